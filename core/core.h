@@ -1,0 +1,170 @@
+/* core/core.h: the few primitives every layer shares.
+ *
+ * Owns: status codes and error messages (ax_err), capped growable buffers (ax_buf),
+ *   bump arenas with a byte budget (ax_arena), label sets and their canonical encoding,
+ *   a fast 64-bit hash, varints, and time/duration parsing.
+ * Rules: every growable thing has a ceiling set at creation; growing past it returns
+ *   AX_ETOOBIG and leaves the object empty (never half-grown). Functions that can fail
+ *   return 0 or a negative AX_E* code and write OUT params only on success.
+ * Threads: nothing here is shared; each object belongs to one thread at a time.
+ */
+#ifndef AX_CORE_H
+#define AX_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* ---- status codes ---- */
+enum {
+    AX_OK = 0,
+    AX_EINVAL = -1,    /* bad input */
+    AX_ETOOBIG = -2,   /* a size cap was exceeded */
+    AX_ELIMIT = -3,    /* a cost limit (series, samples, query budget) was exceeded */
+    AX_ENOMEM = -4,
+    AX_EIO = -5,       /* disk or OS trouble */
+    AX_ECORRUPT = -6,  /* bytes on disk do not decode */
+    AX_EFULL = -7,     /* storage full */
+    AX_ENOTFOUND = -8,
+    AX_EAGAIN = -9,    /* overloaded or shutting down: try again later */
+};
+
+/* Short constant name of a status ("EINVAL"...), never NULL. */
+const char *ax_strerror(int rc);
+
+/* A status plus a short message saying what is wrong and where. */
+typedef struct ax_err {
+    int code;
+    char msg[256];
+} ax_err;
+
+/* Set e (may be NULL) to code and a printf-style message; returns code. */
+int ax_err_set(ax_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define AX_ASSERT(cond) \
+    do { if (!(cond)) ax__bug(__FILE__, __LINE__, #cond); } while (0)
+void ax__bug(const char *file, int line, const char *what) __attribute__((noreturn));
+
+/* ---- capped growable buffer ---- */
+typedef struct ax_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t max;  /* ceiling; growing past it fails with AX_ETOOBIG */
+} ax_buf;
+
+void ax_buf_init(ax_buf *b, size_t max);
+/* Make room for `extra` more bytes. AX_ETOOBIG (buffer emptied) or AX_ENOMEM. */
+int ax_buf_reserve(ax_buf *b, size_t extra);
+int ax_buf_append(ax_buf *b, const void *p, size_t len);
+int ax_buf_append_str(ax_buf *b, const char *s);
+int ax_buf_printf(ax_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ax_buf_put_uvarint(ax_buf *b, uint64_t v);
+int ax_buf_put_u8(ax_buf *b, uint8_t v);
+int ax_buf_put_u32le(ax_buf *b, uint32_t v);
+int ax_buf_put_u64le(ax_buf *b, uint64_t v);
+void ax_buf_reset(ax_buf *b); /* len = 0, keeps the allocation */
+void ax_buf_free(ax_buf *b);  /* accepts NULL */
+
+/* ---- varints and fixed-width little/big endian, decoding against an end pointer ---- */
+/* Decode an unsigned LEB128 varint at *p (< end). Advances *p only on success.
+ * Returns 0 or AX_EINVAL (truncated or longer than 10 bytes). */
+int ax_uvarint_get(const uint8_t **p, const uint8_t *end, uint64_t *out);
+static inline uint64_t ax_zigzag_enc(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t ax_zigzag_dec(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+/* Write v with 1..10 bytes into p (caller ensures 10 bytes of room). Returns bytes written. */
+size_t ax_uvarint_put(uint8_t *p, uint64_t v);
+static inline void ax_put_u64be(uint8_t *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+static inline uint64_t ax_get_u64be(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+static inline void ax_put_u32le(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static inline uint32_t ax_get_u32le(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline void ax_put_u64le(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) { p[i] = (uint8_t)v; v >>= 8; }
+}
+static inline uint64_t ax_get_u64le(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---- arena: bump allocator with a byte budget, freed in one call ---- */
+typedef struct ax_arena_blk ax_arena_blk;
+typedef struct ax_arena {
+    ax_arena_blk *head;
+    size_t used;   /* bytes handed out (plus block overhead) */
+    size_t max;    /* budget; an allocation past it returns NULL */
+} ax_arena;
+
+void ax_arena_init(ax_arena *a, size_t max);
+/* 16-byte aligned memory, or NULL when the budget is exhausted or malloc fails. */
+void *ax_arena_alloc(ax_arena *a, size_t len);
+void *ax_arena_dup(ax_arena *a, const void *p, size_t len);
+void ax_arena_clear(ax_arena *a); /* frees everything; the arena is reusable */
+
+/* ---- hash ---- */
+uint64_t ax_hash(const void *p, size_t len, uint64_t seed);
+
+/* ---- labels ---- */
+/* A label as two spans; the bytes are borrowed (request arena, LMDB map, or interned). */
+typedef struct ax_label {
+    const char *name;
+    const char *value;
+    uint32_t name_len;
+    uint32_t value_len;
+} ax_label;
+
+#define AX_MAX_LABELS 64          /* labels per series */
+#define AX_MAX_LABEL_NAME 256      /* bytes */
+#define AX_MAX_LABEL_VALUE 16384   /* bytes */
+
+/* Metric name syntax [a-zA-Z_:][a-zA-Z0-9_:]* and label name syntax [a-zA-Z_][a-zA-Z0-9_]*. */
+bool ax_metric_name_valid(const char *s, size_t len);
+bool ax_label_name_valid(const char *s, size_t len);
+bool ax_utf8_valid(const char *s, size_t len);
+
+/* Normalise a label set in place, as Prometheus does on ingest: drop labels with empty
+ * values, sort by name, then validate (names non-empty and valid, __name__ a valid metric
+ * name, values valid UTF-8, names unique, at most AX_MAX_LABELS, sizes capped, not empty).
+ * OUT: *n_out = labels kept. Returns 0 or AX_EINVAL with the reason in e. */
+int ax_labels_normalize(ax_label *ls, size_t n, size_t *n_out, ax_err *e);
+
+/* Canonical bytes of a normalised label set: for each label uvarint(name_len) name
+ * uvarint(value_len) value. Same labels <=> same bytes. Appends to dst. */
+int ax_labels_encode(ax_buf *dst, const ax_label *ls, size_t n);
+/* Decode canonical bytes into spans pointing into `p` (borrowed). Returns 0 or
+ * AX_ECORRUPT. OUT: *n_out labels written to ls[0..cap). */
+int ax_labels_decode(const uint8_t *p, size_t len, ax_label *ls, size_t cap, size_t *n_out);
+/* Value of label `name` in canonical bytes, or NULL. OUT: *len_out. */
+const char *ax_labels_get(const uint8_t *p, size_t len, const char *name, size_t name_len,
+                          size_t *len_out);
+
+/* ---- time ---- */
+/* Current wall time in ms since the epoch; monotonic clock in ns. */
+int64_t ax_now_ms(void);
+uint64_t ax_mono_ns(void);
+/* Parse a duration: "15s", "5m", "1h30m", "2d", "1w", "1y", "100ms", or a plain number of
+ * seconds ("30", "1.5"). OUT: *ms_out. Returns 0 or AX_EINVAL. */
+int ax_duration_parse(const char *s, size_t len, int64_t *ms_out);
+/* Parse a time as Prometheus' API accepts it: RFC 3339 ("2026-01-02T03:04:05Z",
+ * fractional seconds and offsets allowed) or Unix seconds with optional fraction.
+ * OUT: *ms_out. Returns 0 or AX_EINVAL. */
+int ax_time_parse(const char *s, size_t len, int64_t *ms_out);
+/* Parse a size: "32MB", "1GiB", "512KB", "1000". OUT: *out bytes. */
+int ax_size_parse(const char *s, size_t len, uint64_t *out);
+
+/* Format a float64 as Prometheus does in JSON/text: "NaN", "+Inf", "-Inf", or the shortest
+ * decimal that round-trips. Writes at most 32 bytes plus NUL into out. Returns length. */
+size_t ax_fmt_double(char *out, double v);
+
+#endif

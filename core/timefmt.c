@@ -1,0 +1,200 @@
+/* core/timefmt.c: clocks, durations, timestamps, sizes, and float formatting.
+ *
+ * Parsers take (pointer, length), advance only on success, and never read past
+ * the end. Durations accept Prometheus' unit chain ("1h30m") plus plain seconds.
+ */
+#include "core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t ax_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t ax_mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Parse a decimal number with optional fraction from s[0..len); OUT *out. Whole span. */
+static int parse_decimal(const char *s, size_t len, double *out) {
+    if (len == 0 || len > 63) return AX_EINVAL;
+    char tmp[64];
+    memcpy(tmp, s, len);
+    tmp[len] = 0;
+    size_t i = 0;
+    if (tmp[i] == '-' || tmp[i] == '+') i++;
+    bool digits = false, dot = false;
+    for (; i < len; i++) {
+        if (tmp[i] >= '0' && tmp[i] <= '9') digits = true;
+        else if (tmp[i] == '.' && !dot) dot = true;
+        else if ((tmp[i] == 'e' || tmp[i] == 'E') && digits) break;
+        else return AX_EINVAL;
+    }
+    if (!digits) return AX_EINVAL;
+    char *end = NULL;
+    double v = strtod(tmp, &end);
+    if (end != tmp + len || !isfinite(v)) return AX_EINVAL;
+    *out = v;
+    return 0;
+}
+
+int ax_duration_parse(const char *s, size_t len, int64_t *ms_out) {
+    if (len == 0) return AX_EINVAL;
+    double plain;
+    if (parse_decimal(s, len, &plain) == 0) {
+        if (plain < 0 || plain > 9.2e15) return AX_EINVAL;
+        *ms_out = (int64_t)llround(plain * 1000.0);
+        return 0;
+    }
+    int64_t total = 0;
+    size_t i = 0;
+    bool any = false;
+    while (i < len) {
+        uint64_t n = 0;
+        size_t d0 = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (n > 1000000000000ull) return AX_EINVAL;
+            n = n * 10 + (uint64_t)(s[i] - '0');
+            i++;
+        }
+        if (i == d0 || i == len) return AX_EINVAL;
+        int64_t unit;
+        if (len - i >= 2 && s[i] == 'm' && s[i + 1] == 's') { unit = 1; i += 2; }
+        else {
+            switch (s[i]) {
+            case 's': unit = 1000; break;
+            case 'm': unit = 60000; break;
+            case 'h': unit = 3600000; break;
+            case 'd': unit = 86400000; break;
+            case 'w': unit = 7 * 86400000LL; break;
+            case 'y': unit = 365 * 86400000LL; break;
+            default: return AX_EINVAL;
+            }
+            i++;
+        }
+        if (n > (uint64_t)(INT64_MAX / unit) || total > INT64_MAX - (int64_t)n * unit)
+            return AX_EINVAL;
+        total += (int64_t)n * unit;
+        any = true;
+    }
+    if (!any) return AX_EINVAL;
+    *ms_out = total;
+    return 0;
+}
+
+static int digits(const char *s, size_t n, int *out) {
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return AX_EINVAL;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm) */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int parse_rfc3339(const char *s, size_t len, int64_t *ms_out) {
+    /* YYYY-MM-DD[T ]HH:MM:SS[.frac](Z|±HH:MM)? */
+    if (len < 19) return AX_EINVAL;
+    int Y, M, D, h, m, sec;
+    if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+        digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' ||
+        digits(s + 17, 2, &sec))
+        return AX_EINVAL;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return AX_EINVAL;
+    size_t i = 19;
+    int64_t frac_ms = 0;
+    if (i < len && s[i] == '.') {
+        i++;
+        size_t f0 = i;
+        int64_t scale = 100;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            frac_ms += (s[i] - '0') * scale;
+            scale /= 10;
+            i++;
+        }
+        if (i == f0) return AX_EINVAL;
+    }
+    int64_t off_s = 0;
+    if (i == len) {
+        /* no zone: UTC */
+    } else if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
+        i++;
+    } else if ((s[i] == '+' || s[i] == '-') && len - i == 6 && s[i + 3] == ':') {
+        int oh, om;
+        if (digits(s + i + 1, 2, &oh) || digits(s + i + 4, 2, &om)) return AX_EINVAL;
+        off_s = (oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
+    } else {
+        return AX_EINVAL;
+    }
+    int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
+    int64_t secs = days * 86400 + h * 3600 + m * 60 + sec - off_s;
+    *ms_out = secs * 1000 + frac_ms;
+    return 0;
+}
+
+int ax_time_parse(const char *s, size_t len, int64_t *ms_out) {
+    double v;
+    if (parse_decimal(s, len, &v) == 0) {
+        if (v < -9.2e15 || v > 9.2e15) return AX_EINVAL;
+        *ms_out = (int64_t)llround(v * 1000.0);
+        return 0;
+    }
+    return parse_rfc3339(s, len, ms_out);
+}
+
+int ax_size_parse(const char *s, size_t len, uint64_t *out) {
+    size_t i = 0;
+    uint64_t n = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (n > (1ull << 50)) return AX_EINVAL;
+        n = n * 10 + (uint64_t)(s[i] - '0');
+        i++;
+    }
+    if (i == 0) return AX_EINVAL;
+    const char *u = s + i;
+    size_t ul = len - i;
+    uint64_t mul = 1;
+    if (ul == 0 || (ul == 1 && (*u == 'B' || *u == 'b'))) mul = 1;
+    else if ((ul == 2 && !strncasecmp(u, "KB", 2)) || (ul == 1 && (*u == 'K' || *u == 'k'))) mul = 1000;
+    else if ((ul == 2 && !strncasecmp(u, "MB", 2)) || (ul == 1 && (*u == 'M' || *u == 'm'))) mul = 1000 * 1000;
+    else if ((ul == 2 && !strncasecmp(u, "GB", 2)) || (ul == 1 && (*u == 'G' || *u == 'g'))) mul = 1000 * 1000 * 1000;
+    else if (ul == 3 && !strncasecmp(u, "KiB", 3)) mul = 1024;
+    else if (ul == 3 && !strncasecmp(u, "MiB", 3)) mul = 1024 * 1024;
+    else if (ul == 3 && !strncasecmp(u, "GiB", 3)) mul = 1024ull * 1024 * 1024;
+    else return AX_EINVAL;
+    *out = n * mul;
+    return 0;
+}
+
+size_t ax_fmt_double(char *out, double v) {
+    if (isnan(v)) { memcpy(out, "NaN", 4); return 3; }
+    if (isinf(v)) {
+        memcpy(out, v > 0 ? "+Inf" : "-Inf", 5);
+        return 4;
+    }
+    /* %.15g strips trailing zeros, so when it round-trips it is also the shortest form */
+    for (int prec = 15; prec <= 17; prec++) {
+        int n = snprintf(out, 33, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) return (size_t)n;
+    }
+    return (size_t)snprintf(out, 33, "%.17g", v);
+}

@@ -1,0 +1,122 @@
+/* engine/engine.h: series registry, head, durable write path, flush, reads.
+ *
+ * Owns: the registry (canonical label bytes -> 64-bit series id, in memory for every
+ *   series, hashed for lookup), the head (recent samples per series, raw), the WAL
+ *   (append-only files under <path>/wal, group-committed with fdatasync), the writer
+ *   thread that makes batches durable, and the flusher thread that moves head samples
+ *   into LMDB chunks and then drops WAL segments. Protocol: engine/ingest.c, top.
+ * Guarantee: eng_write returns 0 only once every sample of the batch is in a WAL segment
+ *   that has been fdatasync'd; after kill -9, eng_open replays it. A failed eng_write has
+ *   applied nothing (the batch is all or nothing).
+ * Threads: eng_write blocks its caller (a worker thread, never the event loop) until the
+ *   group commit that carries the batch is durable. Reads (eng_select, eng_series_read)
+ *   may run on any thread concurrently with writes.
+ * Errors: 0 or negative AX_E*: AX_EINVAL (bad labels: message in e), AX_ELIMIT (series
+ *   limit), AX_EAGAIN (overloaded / shutting down), AX_EIO (WAL or LMDB trouble).
+ */
+#ifndef AX_ENGINE_H
+#define AX_ENGINE_H
+
+#include "core/core.h"
+
+typedef struct eng eng;
+
+typedef struct eng_opts {
+    const char *path;          /* data folder (LMDB env + wal/) */
+    size_t head_max_samples;   /* flush when the head holds this many samples (0: 4M) */
+    int64_t flush_interval_ms; /* flush at least this often when the head is not empty (0: 60s) */
+    size_t chunk_max_samples;  /* samples per stored chunk at most (0: codec default) */
+    uint64_t wal_max_bytes;    /* flush when WAL segments exceed this (0: 256 MB) */
+    size_t max_series;         /* 0: unlimited */
+    bool nosync;               /* tests only: skip fsync (durability off) */
+} eng_opts;
+
+/* Open the data folder: load series, replay the WAL into the head, start the writer and
+ * flusher threads. OUT: *out. Returns 0 or AX_EIO/AX_ECORRUPT (message in e). */
+int eng_open(const eng_opts *o, eng **out, ax_err *e);
+/* Stop accepting writes, flush the head to LMDB, stop threads, close. Accepts NULL. */
+void eng_close(eng *e);
+
+/* ---- write ---- */
+typedef struct eng_sample {
+    int64_t ts; /* ms */
+    double v;
+} eng_sample;
+
+/* One incoming series: labels as spans (not yet normalised; eng_write sorts them in place
+ * and validates), with its samples in any order. */
+typedef struct eng_ts {
+    ax_label *labels;
+    size_t n_labels;
+    eng_sample *samples;
+    size_t n_samples;
+} eng_ts;
+
+/* Validate and make durable n series' samples, all or nothing. Normalises labels in place
+ * (see ax_labels_normalize). Blocks until durable. Returns 0, AX_EINVAL (e says which
+ * series and why; nothing applied), AX_ELIMIT, AX_EAGAIN, AX_EIO. */
+int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err);
+
+/* Make everything in the head durable in LMDB now (tests, shutdown, snapshots). */
+int eng_flush(eng *e);
+
+/* ---- read ---- */
+enum { ENG_MATCH_EQ, ENG_MATCH_NEQ, ENG_MATCH_RE, ENG_MATCH_NRE };
+typedef struct eng_matcher {
+    int op;
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+    void *re; /* compiled regex for RE/NRE (from eng_matcher_compile), else NULL */
+} eng_matcher;
+
+/* Compile m->value as a fully anchored regex for RE/NRE matchers (no-op for others).
+ * Returns 0 or AX_EINVAL (message in err). Free with eng_matcher_free. */
+int eng_matcher_compile(eng_matcher *m, ax_err *err);
+void eng_matcher_free(eng_matcher *m);
+/* Does value v match? (For a missing label, pass "" as Prometheus does.) */
+bool eng_matcher_match(const eng_matcher *m, const char *v, size_t len);
+
+/* A selection: the series matching all matchers (at least one must not match ""),
+ * as a snapshot of ids and label bytes owned by the selection. */
+typedef struct eng_sel eng_sel;
+/* OUT: *out. Returns 0, AX_ELIMIT (more than max_series series; 0 = no limit), AX_EIO. */
+int eng_select(eng *e, const eng_matcher *m, size_t n, size_t max_series, eng_sel **out);
+size_t eng_sel_count(const eng_sel *s);
+uint64_t eng_sel_sid(const eng_sel *s, size_t i);
+const uint8_t *eng_sel_labels(const eng_sel *s, size_t i, size_t *len_out);
+void eng_sel_free(eng_sel *s);
+
+/* Samples of one series in [mint, maxt], sorted by time, duplicates removed, merged from
+ * LMDB chunks and the head. Arrays are malloc'd and grow up to max_samples (0 = no cap).
+ * Returns 0, AX_ELIMIT (more than max_samples), AX_ECORRUPT, AX_EIO. */
+typedef struct eng_samples {
+    int64_t *ts;
+    double *v;
+    size_t n, cap;
+} eng_samples;
+int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max_samples,
+                    eng_samples *out);
+void eng_samples_free(eng_samples *s);
+
+/* ---- stats for /metrics ---- */
+typedef struct eng_stats {
+    uint64_t samples_ingested;      /* acknowledged samples */
+    uint64_t samples_duplicate;     /* dropped as exact duplicates */
+    uint64_t series_total;          /* known series */
+    uint64_t series_created;
+    uint64_t head_samples;          /* samples waiting in the head */
+    uint64_t wal_bytes;             /* bytes in live WAL segments */
+    uint64_t commits;               /* WAL group commits */
+    uint64_t commit_batches;        /* batches carried by them */
+    double commit_seconds_sum;      /* time spent in write+fdatasync */
+    uint64_t flushes;
+    double flush_seconds_sum;
+    uint64_t flush_errors;
+    uint64_t disk_bytes;            /* LMDB file + WAL */
+    uint64_t lmdb_bytes;
+} eng_stats;
+void eng_stats_get(eng *e, eng_stats *out);
+
+#endif

@@ -1,0 +1,41 @@
+/* storage/codec/codec.h: chunk codec, arrays of (timestamp, value) <-> bytes.
+ *
+ * No LMDB, no series ids, no files: plain arrays in, bytes out (appended to the caller's
+ * ax_buf), and back. Format: docs/storage.md, section "Chunk format".
+ *
+ * A chunk holds 1..CODEC_MAX_SAMPLES samples with strictly increasing int64 timestamps
+ * (ms) and float64 values. It round-trips bit-exactly: every NaN payload (the Prometheus
+ * stale marker 0x7ff0000000000002 included), +-Inf, -0 and denormals.
+ * The first bytes (codec_chunk_peek) are uncompressed: sample count, min and max time,
+ * so readers can skip chunks without decompressing.
+ * Threads: a codec_ctx belongs to one thread; functions with a NULL ctx make a temporary.
+ */
+#ifndef AX_CODEC_H
+#define AX_CODEC_H
+
+#include "core/core.h"
+
+#define CODEC_MAX_SAMPLES 65536
+
+typedef struct codec_ctx codec_ctx;
+
+/* Reusable scratch (zstd contexts and buffers) for one thread. NULL on OOM. */
+codec_ctx *codec_ctx_new(void);
+void codec_ctx_free(codec_ctx *c); /* accepts NULL */
+
+/* Encode n samples (1 <= n <= CODEC_MAX_SAMPLES, ts strictly increasing) and append the
+ * chunk to dst. Returns 0, AX_EINVAL (n out of range or ts not strictly increasing; dst
+ * unchanged), AX_ETOOBIG / AX_ENOMEM (dst's cap). */
+int codec_chunk_encode(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n);
+
+/* Header of a chunk without decoding it. OUT: *n_out samples, *mint_out, *maxt_out.
+ * Returns 0 or AX_ECORRUPT. */
+int codec_chunk_peek(const uint8_t *p, size_t len, size_t *n_out, int64_t *mint_out,
+                     int64_t *maxt_out);
+
+/* Decode a whole chunk into ts[0..cap), v[0..cap). OUT: *n_out. Returns 0, AX_ECORRUPT
+ * (any malformed byte: never reads past p+len, never asserts), AX_ETOOBIG (cap < n). */
+int codec_chunk_decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, double *v,
+                       size_t cap, size_t *n_out);
+
+#endif

@@ -1,0 +1,111 @@
+/* storage/storage.h: LMDB environment, key layout, series, inverted index, chunk store.
+ *
+ * Keys and value formats: docs/storage.md (byte diagrams). One LMDB environment (one
+ * file, data.mdb) under the data path, with named databases:
+ *   series:   sid (u64 BE)                 -> canonical label bytes (core/labels.c)
+ *   postings: "name\0value" (dupsort)      -> sids (u64 BE, DUPFIXED), sorted
+ *   chunks:   sid (u64 BE) | start ts      -> chunk bytes (storage/codec)
+ *   meta:     short ASCII name             -> u64 LE (e.g. "next_sid", "wal_flushed")
+ * Invariant: the chunks of one series never overlap in time; stor_samples_write merges.
+ * Threads: write txns only on one thread at a time (LMDB has one writer); any thread may
+ *   hold one read txn. Readers never block the writer.
+ * Lifetime: bytes returned by stor_series_get / stor_chunks_range point into LMDB's map and
+ *   stay valid only until their txn ends. Decode or copy them before that.
+ * Map growth: when a write txn hits MDB_MAP_FULL the txn fails with AX_EAGAIN after the
+ *   map has been grown; the caller retries the whole txn. The map never shrinks.
+ * Errors: 0 or a negative AX_E* code; AX_ECORRUPT names the key in the log.
+ */
+#ifndef AX_STORAGE_H
+#define AX_STORAGE_H
+
+#include "core/core.h"
+
+typedef struct stor_env stor_env;
+typedef struct stor_txn stor_txn;
+
+typedef struct stor_opts {
+    const char *path;          /* folder; created if missing */
+    uint64_t map_size;         /* initial map size in bytes (0: 1 GiB) */
+    bool nosync;               /* tests only: skip fsync on commit */
+} stor_opts;
+
+/* Open (creating if needed) the environment. OUT: *out. Returns 0, AX_EIO (message in e). */
+int stor_env_open(const stor_opts *o, stor_env **out, ax_err *e);
+void stor_env_close(stor_env *s); /* accepts NULL; no txn may be open */
+
+typedef struct stor_stats {
+    uint64_t file_bytes;   /* size of data.mdb on disk (allocated blocks) */
+    uint64_t used_bytes;   /* pages in use * page size */
+    uint64_t map_bytes;    /* current map size */
+    uint64_t series;       /* entries in series db */
+    uint64_t chunks;       /* entries in chunks db */
+} stor_stats;
+int stor_env_stats(stor_env *s, stor_stats *out);
+
+enum { STOR_TXN_READ = 0, STOR_TXN_WRITE = 1 };
+/* Begin a txn. OUT: *out. Returns 0, AX_EIO, AX_EAGAIN (map grown: retry). */
+int stor_txn_begin(stor_env *s, int kind, stor_txn **out);
+/* Commit (and fsync unless nosync) and end the txn, successful or not. Returns 0, AX_EIO,
+ * AX_EFULL (disk full), AX_EAGAIN (map was full and has been grown: redo the txn). */
+int stor_txn_commit(stor_txn *t);
+void stor_txn_abort(stor_txn *t); /* accepts NULL */
+
+/* ---- meta ---- */
+int stor_meta_put(stor_txn *t, const char *key, uint64_t v);
+int stor_meta_get(stor_txn *t, const char *key, uint64_t *out); /* AX_ENOTFOUND */
+
+/* ---- series and postings ---- */
+/* Store sid -> canonical labels and add sid to the postings of every label pair and of
+ * the all-series posting (""=""). Idempotent. */
+int stor_series_put(stor_txn *t, uint64_t sid, const uint8_t *labels, size_t len);
+/* OUT: borrowed label bytes (see Lifetime). AX_ENOTFOUND. */
+int stor_series_get(stor_txn *t, uint64_t sid, const uint8_t **labels_out, size_t *len_out);
+/* Call cb for every series in sid order; a non-zero return from cb stops and is returned. */
+typedef int (*stor_series_cb)(void *ctx, uint64_t sid, const uint8_t *labels, size_t len);
+int stor_series_foreach(stor_txn *t, stor_series_cb cb, void *ctx);
+/* Remove a series: its labels, postings and chunks. */
+int stor_series_delete(stor_txn *t, uint64_t sid);
+
+/* A growable sorted list of series ids. */
+typedef struct stor_sids {
+    uint64_t *v;
+    size_t n, cap;
+} stor_sids;
+void stor_sids_free(stor_sids *s);
+int stor_sids_push(stor_sids *s, uint64_t sid);
+/* Append the sorted postings of name=value to out (which must be empty or sorted below
+ * them; use a fresh list). name "" value "" is every series. Missing pair: 0, nothing
+ * appended. */
+int stor_postings_get(stor_txn *t, const char *name, size_t name_len, const char *value,
+                      size_t value_len, stor_sids *out);
+/* Call cb for each distinct value of label `name` (sorted), or with name NULL for each
+ * distinct label name. A non-zero return from cb stops and is returned. */
+typedef int (*stor_value_cb)(void *ctx, const char *s, size_t len);
+int stor_label_values_foreach(stor_txn *t, const char *name, size_t name_len, stor_value_cb cb,
+                              void *ctx);
+int stor_label_names_foreach(stor_txn *t, stor_value_cb cb, void *ctx);
+
+/* ---- chunks ---- */
+typedef struct stor_chunk_view {
+    int64_t mint, maxt;
+    size_t n;              /* samples */
+    const uint8_t *data;   /* borrowed, see Lifetime */
+    size_t len;
+} stor_chunk_view;
+
+/* Append views of the chunks of sid overlapping [mint, maxt], in time order, to out[0..cap).
+ * OUT: *n_out. Returns 0 or AX_ETOOBIG (more than cap; call again with mint past the last). */
+int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
+                      stor_chunk_view *out, size_t cap, size_t *n_out);
+
+/* Write samples of sid (ts strictly increasing, n >= 1), merging with stored chunks that
+ * overlap [ts[0], ts[n-1]] (on an equal timestamp the new sample wins) and with the last
+ * chunk before ts[0] while that one holds fewer than max_per_chunk / 2 samples and is
+ * small. Output chunks hold at most max_per_chunk samples and stay under
+ * STOR_CHUNK_INLINE_BYTES when they can (LMDB stores such values inside leaf pages).
+ * Keeps the invariant that a series' chunks never overlap. */
+#define STOR_CHUNK_INLINE_BYTES 1900
+int stor_samples_write(stor_txn *t, uint64_t sid, const int64_t *ts, const double *v, size_t n,
+                       size_t max_per_chunk);
+
+#endif
