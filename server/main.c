@@ -1,1 +1,238 @@
-int main(void) { return 0; }
+/* server/main.c: command line, start-up and shutdown of the auspex server.
+ *
+ * Flags follow VictoriaMetrics' names where the meaning is the same (-storageDataPath,
+ * -httpListenAddr, -retentionPeriod, -maxInsertRequestSize), written -flag=value,
+ * -flag value or --flag=value. Start-up: parse flags, open the engine (which replays the
+ * WAL), listen, run the loop. SIGTERM/SIGINT: stop accepting, finish requests in flight,
+ * then close the engine (which flushes the head into LMDB) and exit 0.
+ */
+#include "engine/engine.h"
+#include "server/app.h"
+#include "server/http.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cfg {
+    const char *data_path;
+    const char *listen;
+    const char *retention;
+    const char *max_insert;
+    const char *max_series;
+    const char *flush_interval;
+    const char *head_max;
+    bool insecure;
+    bool version;
+    bool help;
+} cfg;
+
+typedef struct flag_def {
+    const char *name;
+    const char **str;  /* value flags */
+    bool *boolean;     /* switches */
+    const char *help;
+} flag_def;
+
+static cfg C = {
+    .data_path = "auspex-data",
+    .listen = "127.0.0.1:9444",
+    .retention = "1y",
+    .max_insert = "32MB",
+    .max_series = "0",
+    .flush_interval = "60s",
+    .head_max = "4000000",
+};
+
+static const flag_def FLAGS[] = {
+    {"storageDataPath", &C.data_path, NULL, "data folder (LMDB file and WAL)"},
+    {"httpListenAddr", &C.listen, NULL,
+     "listen address; a non-loopback address needs -http.insecure (auth is not available yet)"},
+    {"retentionPeriod", &C.retention, NULL,
+     "how long to keep data (h, d, w, y); NOT ENFORCED YET: data is kept"},
+    {"maxInsertRequestSize", &C.max_insert, NULL,
+     "largest write body, compressed or decoded (e.g. 32MB); larger ones get 413"},
+    {"storage.maxSeries", &C.max_series, NULL, "refuse writes that create series past this (0: no limit)"},
+    {"storage.flushInterval", &C.flush_interval, NULL,
+     "move the in-memory head into LMDB at least this often"},
+    {"storage.headMaxSamples", &C.head_max, NULL,
+     "flush when the head holds this many samples (memory: ~16 bytes each)"},
+    {"http.insecure", NULL, &C.insecure, "allow a non-loopback listen address without auth"},
+    {"version", NULL, &C.version, "print the version and exit"},
+    {"help", NULL, &C.help, "print this help and exit"},
+};
+#define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "auspex %s: a time-series store that forecasts its own series.\n\n"
+               "usage: auspex [flags]\n\nflags:\n", AUSPEX_VERSION);
+    for (size_t i = 0; i < N_FLAGS; i++) {
+        if (FLAGS[i].str)
+            fprintf(f, "  -%s=%s\n      %s\n", FLAGS[i].name, *FLAGS[i].str, FLAGS[i].help);
+        else
+            fprintf(f, "  -%s\n      %s\n", FLAGS[i].name, FLAGS[i].help);
+    }
+}
+
+static int parse_flags(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-') {
+            fprintf(stderr, "auspex: unexpected argument \"%s\" (flags start with -)\n", a);
+            return 2;
+        }
+        a += a[1] == '-' ? 2 : 1;
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        const flag_def *f = NULL;
+        for (size_t k = 0; k < N_FLAGS && !f; k++)
+            if (strlen(FLAGS[k].name) == nl && !strncmp(FLAGS[k].name, a, nl)) f = &FLAGS[k];
+        if (!f) {
+            fprintf(stderr, "auspex: unknown flag -%.*s (see -help)\n", (int)nl, a);
+            return 2;
+        }
+        if (f->boolean) {
+            if (!eq || !strcmp(eq + 1, "true") || !strcmp(eq + 1, "1")) *f->boolean = true;
+            else if (!strcmp(eq + 1, "false") || !strcmp(eq + 1, "0")) *f->boolean = false;
+            else {
+                fprintf(stderr, "auspex: -%s takes true or false, not \"%s\"\n", f->name, eq + 1);
+                return 2;
+            }
+            continue;
+        }
+        if (eq) *f->str = eq + 1;
+        else if (i + 1 < argc) *f->str = argv[++i];
+        else {
+            fprintf(stderr, "auspex: -%s needs a value\n", f->name);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static bool is_loopback(const char *addr) {
+    if (addr[0] == ':') return false; /* all interfaces */
+    if (!strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]", 5) || !strncmp(addr, "localhost:", 10))
+        return true;
+    return false;
+}
+
+static int parse_count(const char *flag, const char *v, uint64_t *out) {
+    if (ax_size_parse(v, strlen(v), out)) {
+        fprintf(stderr, "auspex: -%s: cannot parse \"%s\"\n", flag, v);
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- shutdown ---- */
+
+static uv_signal_t sig_term, sig_int;
+static srv_app APP;
+
+static void on_http_closed(void *arg) {
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+    static bool closing;
+    if (closing) return;
+    closing = true;
+    fprintf(stderr, "auspex: %s received, shutting down\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_signal_stop(&sig_term);
+    uv_signal_stop(&sig_int);
+    srv_http_close(APP.http, on_http_closed, NULL);
+}
+
+int main(int argc, char **argv) {
+    int rc = parse_flags(argc, argv);
+    if (rc) return rc;
+    if (C.help) {
+        usage(stdout);
+        return 0;
+    }
+    if (C.version) {
+        printf("auspex version %s\n", AUSPEX_VERSION);
+        return 0;
+    }
+    int64_t retention_ms = 0, flush_ms = 0;
+    if (ax_duration_parse(C.retention, strlen(C.retention), &retention_ms) || retention_ms <= 0) {
+        fprintf(stderr, "auspex: -retentionPeriod: cannot parse \"%s\" (e.g. 30d, 1y)\n", C.retention);
+        return 2;
+    }
+    if (ax_duration_parse(C.flush_interval, strlen(C.flush_interval), &flush_ms) || flush_ms <= 0) {
+        fprintf(stderr, "auspex: -storage.flushInterval: cannot parse \"%s\"\n", C.flush_interval);
+        return 2;
+    }
+    uint64_t max_insert = 0, max_series = 0, head_max = 0;
+    if (parse_count("maxInsertRequestSize", C.max_insert, &max_insert) ||
+        parse_count("storage.maxSeries", C.max_series, &max_series) ||
+        parse_count("storage.headMaxSamples", C.head_max, &head_max))
+        return 2;
+    if (max_insert < 1024) {
+        fprintf(stderr, "auspex: -maxInsertRequestSize must be at least 1KB\n");
+        return 2;
+    }
+    if (!is_loopback(C.listen) && !C.insecure) {
+        fprintf(stderr, "auspex: -httpListenAddr=%s is not a loopback address; auth is not "
+                        "available yet, so pass -http.insecure to expose auspex anyway\n", C.listen);
+        return 2;
+    }
+
+    srv_http_global_init();
+    uv_loop_t *loop = uv_default_loop();
+
+    eng_opts eo = {.path = C.data_path, .head_max_samples = (size_t)head_max,
+                   .flush_interval_ms = flush_ms, .max_series = (size_t)max_series};
+    ax_err err = {0};
+    eng *e = NULL;
+    rc = eng_open(&eo, &e, &err);
+    if (rc) {
+        fprintf(stderr, "auspex: cannot open storage at %s: %s\n", C.data_path, err.msg);
+        return 1;
+    }
+
+    srv_http_opts ho = {.max_body_bytes = (size_t)max_insert};
+    srv_http *http = NULL;
+    if (srv_http_new(loop, &ho, &http)) {
+        fprintf(stderr, "auspex: out of memory\n");
+        eng_close(e);
+        return 1;
+    }
+    APP.e = e;
+    APP.http = http;
+    APP.loop = loop;
+    APP.max_insert_bytes = (size_t)max_insert;
+    APP.max_export_bytes = (size_t)1 << 30;
+    APP.start_ms = ax_now_ms();
+    APP.data_path = C.data_path;
+    if (srv_api_register(&APP)) {
+        fprintf(stderr, "auspex: cannot register routes\n");
+        return 1;
+    }
+    rc = srv_http_listen(http, C.listen, &err);
+    if (rc) {
+        fprintf(stderr, "auspex: cannot listen on %s: %s\n", C.listen, err.msg);
+        srv_http_close(http, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        eng_close(e);
+        return 1;
+    }
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    fprintf(stderr, "auspex %s: listening on http://%s, data in %s\n", AUSPEX_VERSION, C.listen,
+            C.data_path);
+    if (strcmp(C.retention, "1y") != 0)
+        fprintf(stderr, "auspex: note: -retentionPeriod=%s is not enforced yet; data is kept\n",
+                C.retention);
+
+    uv_run(loop, UV_RUN_DEFAULT);
+    eng_close(e);
+    uv_loop_close(loop);
+    fprintf(stderr, "auspex: stopped\n");
+    return 0;
+}

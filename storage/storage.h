@@ -3,7 +3,9 @@
  * Keys and value formats: docs/storage.md (byte diagrams). One LMDB environment (one
  * file, data.mdb) under the data path, with named databases:
  *   series:   sid (u64 BE)                 -> canonical label bytes (core/labels.c)
- *   postings: "name\0value" (dupsort)      -> sids (u64 BE, DUPFIXED), sorted
+ *   postings: "name\0value" (dupsort)      -> sids (u64 BE, DUPFIXED), sorted; the
+ *             all-series list ""="" has the one-byte key 0x00; a pair longer than LMDB's key
+ *             limit (511 bytes) is keyed by a cut prefix, 0xff and a hash of the value
  *   chunks:   sid (u64 BE) | start ts      -> chunk bytes (storage/codec)
  *   meta:     short ASCII name             -> u64 LE (e.g. "next_sid", "wal_flushed")
  * Invariant: the chunks of one series never overlap in time; stor_samples_write merges.
@@ -12,8 +14,13 @@
  * Lifetime: bytes returned by stor_series_get / stor_chunks_range point into LMDB's map and
  *   stay valid only until their txn ends. Decode or copy them before that.
  * Map growth: when a write txn hits MDB_MAP_FULL the txn fails with AX_EAGAIN after the
- *   map has been grown; the caller retries the whole txn. The map never shrinks.
+ *   map has been grown (to twice its size, at least +1 GiB); the caller aborts and retries the
+ *   whole txn. After AX_EAGAIN every call on that txn returns AX_EAGAIN; stor_txn_commit /
+ *   stor_txn_abort still free it. The map never shrinks. Growing waits (up to 10 s, then it
+ *   is postponed to the next write txn) until no txn of this process is open, so a thread
+ *   should not keep a read txn open while it drives a write txn.
  * Errors: 0 or a negative AX_E* code; AX_ECORRUPT names the key in the log.
+ *   A write call that fails may have done part of its work: abort the txn on any error.
  */
 #ifndef AX_STORAGE_H
 #define AX_STORAGE_H
@@ -35,11 +42,12 @@ void stor_env_close(stor_env *s); /* accepts NULL; no txn may be open */
 
 typedef struct stor_stats {
     uint64_t file_bytes;   /* size of data.mdb on disk (allocated blocks) */
-    uint64_t used_bytes;   /* pages in use * page size */
+    uint64_t used_bytes;   /* (pages ever used - pages on LMDB's free list) * page size */
     uint64_t map_bytes;    /* current map size */
     uint64_t series;       /* entries in series db */
     uint64_t chunks;       /* entries in chunks db */
 } stor_stats;
+/* Fill *out (opens a short read txn). Returns 0, AX_EIO, AX_ENOMEM. */
 int stor_env_stats(stor_env *s, stor_stats *out);
 
 enum { STOR_TXN_READ = 0, STOR_TXN_WRITE = 1 };
@@ -63,7 +71,8 @@ int stor_series_get(stor_txn *t, uint64_t sid, const uint8_t **labels_out, size_
 /* Call cb for every series in sid order; a non-zero return from cb stops and is returned. */
 typedef int (*stor_series_cb)(void *ctx, uint64_t sid, const uint8_t *labels, size_t len);
 int stor_series_foreach(stor_txn *t, stor_series_cb cb, void *ctx);
-/* Remove a series: its labels, postings and chunks. */
+/* Remove a series: its labels, postings and chunks. Returns 0, AX_ENOTFOUND (neither labels
+ * nor chunks of sid), AX_EAGAIN, AX_EIO. */
 int stor_series_delete(stor_txn *t, uint64_t sid);
 
 /* A growable sorted list of series ids. */
@@ -78,8 +87,10 @@ int stor_sids_push(stor_sids *s, uint64_t sid);
  * appended. */
 int stor_postings_get(stor_txn *t, const char *name, size_t name_len, const char *value,
                       size_t value_len, stor_sids *out);
-/* Call cb for each distinct value of label `name` (sorted), or with name NULL for each
- * distinct label name. A non-zero return from cb stops and is returned. */
+/* Call cb for each distinct value of label `name` (sorted bytewise; values longer than a key
+ * sort by their first ~490 bytes, then arbitrarily), or with name NULL for each distinct
+ * label name (sorted). Strings are borrowed (see Lifetime). A non-zero return from cb stops
+ * and is returned. */
 typedef int (*stor_value_cb)(void *ctx, const char *s, size_t len);
 int stor_label_values_foreach(stor_txn *t, const char *name, size_t name_len, stor_value_cb cb,
                               void *ctx);
@@ -94,16 +105,23 @@ typedef struct stor_chunk_view {
 } stor_chunk_view;
 
 /* Append views of the chunks of sid overlapping [mint, maxt], in time order, to out[0..cap).
- * OUT: *n_out. Returns 0 or AX_ETOOBIG (more than cap; call again with mint past the last). */
+ * OUT: *n_out. Returns 0, AX_ETOOBIG (more than cap: out[0..cap) and *n_out = cap are filled;
+ * call again with mint past the last view's maxt), AX_ECORRUPT (a chunk header does not
+ * read; logged with sid and start), AX_EIO. A chunk may hold samples outside [mint, maxt]. */
 int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
                       stor_chunk_view *out, size_t cap, size_t *n_out);
 
 /* Write samples of sid (ts strictly increasing, n >= 1), merging with stored chunks that
  * overlap [ts[0], ts[n-1]] (on an equal timestamp the new sample wins) and with the last
- * chunk before ts[0] while that one holds fewer than max_per_chunk / 2 samples and is
- * small. Output chunks hold at most max_per_chunk samples and stay under
- * STOR_CHUNK_INLINE_BYTES when they can (LMDB stores such values inside leaf pages).
- * Keeps the invariant that a series' chunks never overlap. */
+ * chunk before ts[0] while it is open: it holds fewer than max_per_chunk / 2 samples and
+ * under STOR_CHUNK_INLINE_BYTES / 2 bytes, or the merged run is expected to fit one chunk
+ * (count and size). Output chunks hold at most max_per_chunk samples (capped at
+ * CODEC_MAX_SAMPLES) and are cut early to stay under STOR_CHUNK_INLINE_BYTES (LMDB stores
+ * such values inside leaf pages), but not below 64 samples. Keeps the invariant that a
+ * series' chunks never overlap. Scratch lives in the env: no malloc per call once warm.
+ * Returns 0, AX_EINVAL (n == 0, max_per_chunk == 0, ts not increasing, read txn),
+ * AX_ECORRUPT (a chunk to merge does not decode: logged with sid and start; nothing is
+ * written for sid), AX_EAGAIN (map grown: redo the txn), AX_ENOMEM, AX_EIO. */
 #define STOR_CHUNK_INLINE_BYTES 1900
 int stor_samples_write(stor_txn *t, uint64_t sid, const int64_t *ts, const double *v, size_t n,
                        size_t max_per_chunk);

@@ -1,7 +1,7 @@
 /* storage/codec/codec.h: chunk codec, arrays of (timestamp, value) <-> bytes.
  *
  * No LMDB, no series ids, no files: plain arrays in, bytes out (appended to the caller's
- * ax_buf), and back. Format: docs/storage.md, section "Chunk format".
+ * ax_buf), and back. Format, choices and measurements: docs/chunk-format.md.
  *
  * A chunk holds 1..CODEC_MAX_SAMPLES samples with strictly increasing int64 timestamps
  * (ms) and float64 values. It round-trips bit-exactly: every NaN payload (the Prometheus
@@ -24,17 +24,24 @@ codec_ctx *codec_ctx_new(void);
 void codec_ctx_free(codec_ctx *c); /* accepts NULL */
 
 /* Encode n samples (1 <= n <= CODEC_MAX_SAMPLES, ts strictly increasing) and append the
- * chunk to dst. Returns 0, AX_EINVAL (n out of range or ts not strictly increasing; dst
- * unchanged), AX_ETOOBIG / AX_ENOMEM (dst's cap). */
+ * chunk to dst. The value encoding (Gorilla XOR or decimal) and zstd are chosen per chunk,
+ * whichever is smallest. Returns 0, AX_EINVAL (n out of range, NULL arrays, or ts not
+ * strictly increasing; dst unchanged), AX_ETOOBIG (dst's ceiling; dst emptied, as
+ * ax_buf_reserve does), AX_ENOMEM (dst unchanged). */
 int codec_chunk_encode(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n);
 
-/* Header of a chunk without decoding it. OUT: *n_out samples, *mint_out, *maxt_out.
- * Returns 0 or AX_ECORRUPT. */
+/* Header of a chunk without decoding it (a few varints, no decompression). OUT: *n_out
+ * samples, *mint_out, *maxt_out (each may be NULL). Returns 0 or AX_ECORRUPT. A chunk that
+ * peeks fine can still fail codec_chunk_decode. */
 int codec_chunk_peek(const uint8_t *p, size_t len, size_t *n_out, int64_t *mint_out,
                      int64_t *maxt_out);
 
 /* Decode a whole chunk into ts[0..cap), v[0..cap). OUT: *n_out. Returns 0, AX_ECORRUPT
- * (any malformed byte: never reads past p+len, never asserts), AX_ETOOBIG (cap < n). */
+ * (any malformed byte: never reads past p+len, never asserts; decoded timestamps must be
+ * strictly increasing and match the header), AX_ETOOBIG (cap < n, checked before any
+ * work), AX_ENOMEM. Memory: at most 32 * n + 64 bytes of scratch in c, n capped at
+ * CODEC_MAX_SAMPLES before the zstd frame is read. On error ts[] and v[] may hold partial
+ * output (their contents are unspecified); *n_out is written only on success. */
 int codec_chunk_decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, double *v,
                        size_t cap, size_t *n_out);
 

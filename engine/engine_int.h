@@ -1,0 +1,162 @@
+/* engine/engine_int.h: structures shared by the engine's own files only.
+ *
+ * Locking, from outermost to innermost (never take an outer lock while holding an inner):
+ *   e->flush_mu (one flush at a time) > e->q_mu (write queue, writer wake-ups)
+ *   > shard->mu (registry hash shard) > stripe mutex (head samples of a series)
+ *   > e->dirty_mu (list of series with unflushed samples).
+ * The sid -> series table is append-only and read without locks (atomic loads).
+ */
+#ifndef AX_ENGINE_INT_H
+#define AX_ENGINE_INT_H
+
+#include "engine/engine.h"
+#include "storage/storage.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct eng_series eng_series;
+struct eng_series {
+    uint64_t sid;
+    uint64_t hash;            /* ax_hash of the canonical label bytes */
+    uint8_t *labels;          /* canonical label bytes, owned */
+    uint32_t labels_len;
+    atomic_bool wal_logged;   /* its 'S' record is in a durable WAL segment */
+    bool persisted;           /* in LMDB's series db (flusher thread only) */
+    bool dirty;               /* on e->dirty list (under dirty_mu) */
+    /* head, under stripe mutex eng__stripe(e, sid) */
+    eng_sample *buf;          /* samples not yet handed to a flush, sorted by ts */
+    uint32_t n, cap;
+    eng_sample *fl;           /* samples being flushed: immutable, readable */
+    uint32_t fl_n;
+    eng_series *dirty_next;
+};
+
+/* ---- registry (registry.c) ---- */
+#define ENG_SHARDS 64
+#define ENG_STRIPES 256
+#define ENG_SID_PAGE_BITS 16
+#define ENG_SID_PAGES 65536
+
+typedef struct eng_shard {
+    pthread_mutex_t mu;
+    eng_series **slots;       /* open addressing, power-of-two size */
+    size_t cap, n;
+} eng_shard;
+
+typedef struct eng_registry {
+    eng_shard shards[ENG_SHARDS];
+    _Atomic(eng_series **) pages[ENG_SID_PAGES]; /* sid -> series, 2-level */
+    pthread_mutex_t page_mu;
+    atomic_uint_fast64_t next_sid;
+    atomic_uint_fast64_t count;
+} eng_registry;
+
+int eng__registry_init(eng_registry *r);
+void eng__registry_fini(eng_registry *r);
+/* Find the series with these canonical bytes (hash h) or NULL. */
+eng_series *eng__registry_find(eng_registry *r, const uint8_t *lb, size_t len, uint64_t h);
+/* Find or create. sid 0 = assign the next id; else use sid (recovery). OUT: *created.
+ * Returns NULL on OOM or when max_series would be exceeded (*limited set). */
+eng_series *eng__registry_get_or_add(eng_registry *r, const uint8_t *lb, size_t len, uint64_t h,
+                                     uint64_t sid, size_t max_series, bool *created,
+                                     bool *limited);
+eng_series *eng__registry_by_sid(eng_registry *r, uint64_t sid);
+uint64_t eng__registry_max_sid(eng_registry *r); /* largest assigned sid, 0 if none */
+
+/* ---- WAL (wal.c) ---- */
+typedef struct eng_wal {
+    char *dir;                /* <path>/wal */
+    int fd;                   /* current segment, opened O_APPEND */
+    uint64_t seg;             /* current segment number */
+    uint64_t seg_bytes;       /* bytes written to the current segment */
+    atomic_uint_fast64_t total_bytes; /* all live segments */
+    bool nosync;
+    bool broken;              /* a failed write could not be undone: refuse writes */
+} eng_wal;
+
+/* Record framing: u32le payload length | u32le crc32c(payload) | payload.
+ * Payload entries: 'S' uvarint sid, uvarint len, label bytes
+ *                  'D' uvarint sid, uvarint n, n x (zigzag varint ts delta, u64le value bits) */
+#define ENG_WAL_SERIES 'S'
+#define ENG_WAL_DATA 'D'
+#define ENG_WAL_MAX_RECORD (512u << 20)
+
+uint32_t eng__crc32c(uint32_t crc, const void *p, size_t len);
+int eng__wal_open(eng_wal *w, const char *path, bool nosync, uint64_t first_seg, ax_err *e);
+void eng__wal_close(eng_wal *w);
+/* Append the records in buf (already framed) and fdatasync. On failure the segment is
+ * truncated back; if that fails too, the WAL is marked broken. */
+int eng__wal_append_sync(eng_wal *w, const uint8_t *buf, size_t len);
+/* Close the current segment and start seg+1. OUT: *old_seg = the segment just closed. */
+int eng__wal_rotate(eng_wal *w, uint64_t *old_seg);
+/* Delete segments numbered <= upto. */
+void eng__wal_remove_upto(eng_wal *w, uint64_t upto);
+/* List segment numbers in dir, sorted. Caller frees *out. */
+int eng__wal_list(const char *dir, uint64_t **out, size_t *n_out);
+typedef int (*eng_wal_entry_cb)(void *ctx, const uint8_t *payload, size_t len);
+/* Read segment `seg`, calling cb per record payload. A torn or corrupt tail ends the
+ * segment (logged, truncated away). */
+int eng__wal_replay_segment(const char *dir, uint64_t seg, eng_wal_entry_cb cb, void *ctx);
+
+/* ---- the engine ---- */
+typedef struct eng_batch eng_batch;
+struct eng_batch {
+    ax_buf rec;               /* framed WAL record */
+    eng_series **series;      /* per input series */
+    eng_ts *ts;               /* input (samples) */
+    size_t n;
+    size_t n_samples;
+    int status;
+    bool done;
+    eng_batch *next;
+};
+
+struct eng {
+    eng_opts o;
+    stor_env *stor;
+    eng_registry reg;
+    eng_wal wal;
+    pthread_mutex_t stripes[ENG_STRIPES];
+
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cond;      /* writer waits for batches / rotation requests */
+    pthread_cond_t done_cond;   /* writers of batches wait for completion */
+    eng_batch *q_head, *q_tail;
+    bool rotate_req;
+    bool rotated;
+    uint64_t rotated_seg;
+    pthread_cond_t rotate_cond;
+    bool stopping;
+    bool closed_writes;
+
+    pthread_mutex_t dirty_mu;
+    eng_series *dirty;
+
+    pthread_mutex_t flush_mu;   /* one flush at a time */
+    pthread_mutex_t fl_mu;      /* flusher wake-ups */
+    pthread_cond_t fl_cond;
+    bool flush_req;
+    uint64_t flush_req_gen, flush_done_gen;
+    pthread_cond_t flush_done_cond;
+    int last_flush_rc;
+
+    pthread_t writer, flusher;
+    bool threads_started;
+
+    atomic_uint_fast64_t head_samples;
+    atomic_uint_fast64_t st_ingested, st_dup, st_created, st_commits, st_commit_batches,
+        st_flushes, st_flush_errors;
+    atomic_uint_fast64_t st_commit_ns, st_flush_ns;
+};
+
+static inline pthread_mutex_t *eng__stripe(eng *e, uint64_t sid) {
+    return &e->stripes[sid % ENG_STRIPES];
+}
+
+/* Insert samples (any order) into s's head under its stripe lock, which the caller holds.
+ * OUT: *dups = exact duplicates dropped, *added = samples added. Returns 0 or AX_ENOMEM. */
+int eng__head_insert(eng_series *s, const eng_sample *in, size_t n, size_t *added, size_t *dups);
+void eng__mark_dirty(eng *e, eng_series *s);
+
+#endif

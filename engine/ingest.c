@@ -1,0 +1,788 @@
+/* engine/ingest.c: the durable write path, the head, and the flush to LMDB.
+ *
+ * RECEIVED -(eng_write: normalise, find/create series, frame one WAL record)-> STAGED
+ * STAGED -(writer thread: one write()+fdatasync() for every batch waiting)-> DURABLE
+ * DURABLE -(writer: insert into the series' head buffers)-> VISIBLE -(wake caller)-> ACKED
+ * any -(error)-> FAILED: eng_write returns it; nothing of the batch is in the head, and
+ *   its WAL bytes were cut off again (or the WAL refuses all writes until restart).
+ * Invariant 1: eng_write returns 0 only for a batch whose record was fdatasync'd.
+ * Invariant 2: every sample in a WAL segment numbered <= meta "wal_flushed" is in LMDB.
+ *
+ * Flush (flusher thread, at most one at a time), when the head holds head_max_samples,
+ * the WAL exceeds wal_max_bytes, flush_interval has passed, or eng_flush asks:
+ *   1. ask the writer to rotate the WAL: segment S closes; everything in segments <= S
+ *      is already in the head, because the writer applies a group before it rotates;
+ *   2. take the dirty-series list and move each one's head buffer to its `fl` slot
+ *      (pointer swap under the series' stripe lock; readers see buf + fl);
+ *   3. one LMDB write txn: new series and their postings, stor_samples_write of every fl
+ *      (merging into the series' last small chunk), meta wal_flushed = S; commit (fsync);
+ *   4. free the fl buffers, delete WAL segments <= S.
+ * A failed flush keeps fl and puts the series back on the dirty list for the next try.
+ * After a crash, eng_open loads series from LMDB and replays segments > wal_flushed.
+ */
+#include "engine/engine_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define DEFAULT_HEAD_MAX (4u << 20)
+#define DEFAULT_FLUSH_MS 60000
+#define DEFAULT_CHUNK_MAX 2048
+#define DEFAULT_WAL_MAX (256ull << 20)
+
+/* ---- head ---- */
+
+static int head_grow(eng_series *s, size_t need) {
+    if (need <= s->cap) return 0;
+    size_t cap = s->cap ? s->cap * 2 : 8;
+    while (cap < need) cap *= 2;
+    if (cap > UINT32_MAX) return AX_ELIMIT;
+    eng_sample *nb = realloc(s->buf, cap * sizeof *nb);
+    if (!nb) return AX_ENOMEM;
+    s->buf = nb;
+    s->cap = (uint32_t)cap;
+    return 0;
+}
+
+static bool same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+int eng__head_insert(eng_series *s, const eng_sample *in, size_t n, size_t *added, size_t *dups) {
+    size_t add = 0, dup = 0;
+    int rc = head_grow(s, s->n + n);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) {
+        eng_sample x = in[i];
+        if (s->n == 0 || x.ts > s->buf[s->n - 1].ts) {
+            s->buf[s->n++] = x;
+            add++;
+            continue;
+        }
+        size_t lo = 0, hi = s->n; /* first index with ts >= x.ts */
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (s->buf[mid].ts < x.ts) lo = mid + 1; else hi = mid;
+        }
+        if (s->buf[lo].ts == x.ts) {
+            if (same_bits(s->buf[lo].v, x.v)) dup++;
+            else s->buf[lo].v = x.v; /* a rewrite of the same timestamp: last write wins */
+            continue;
+        }
+        memmove(&s->buf[lo + 1], &s->buf[lo], (s->n - lo) * sizeof *s->buf);
+        s->buf[lo] = x;
+        s->n++;
+        add++;
+    }
+    *added = add;
+    *dups = dup;
+    return 0;
+}
+
+void eng__mark_dirty(eng *e, eng_series *s) {
+    pthread_mutex_lock(&e->dirty_mu);
+    if (!s->dirty) {
+        s->dirty = true;
+        s->dirty_next = e->dirty;
+        e->dirty = s;
+    }
+    pthread_mutex_unlock(&e->dirty_mu);
+}
+
+/* ---- WAL payload encoding and replay ---- */
+
+static int put_series_entry(ax_buf *b, const eng_series *s) {
+    int rc = ax_buf_put_u8(b, ENG_WAL_SERIES);
+    if (!rc) rc = ax_buf_put_uvarint(b, s->sid);
+    if (!rc) rc = ax_buf_put_uvarint(b, s->labels_len);
+    if (!rc) rc = ax_buf_append(b, s->labels, s->labels_len);
+    return rc;
+}
+
+static int put_data_entry(ax_buf *b, uint64_t sid, const eng_sample *smp, size_t n) {
+    int rc = ax_buf_reserve(b, 21 + n * 18);
+    if (rc) return rc;
+    uint8_t *p = b->data + b->len;
+    *p++ = ENG_WAL_DATA;
+    p += ax_uvarint_put(p, sid);
+    p += ax_uvarint_put(p, n);
+    int64_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        p += ax_uvarint_put(p, ax_zigzag_enc((int64_t)((uint64_t)smp[i].ts - (uint64_t)prev)));
+        prev = smp[i].ts;
+        uint64_t bits;
+        memcpy(&bits, &smp[i].v, 8);
+        ax_put_u64le(p, bits);
+        p += 8;
+    }
+    b->len = (size_t)(p - b->data);
+    return 0;
+}
+
+typedef struct replay_ctx {
+    eng *e;
+    eng_sample *tmp;
+    size_t tmp_cap;
+    uint64_t records, samples, bad;
+} replay_ctx;
+
+static int replay_cb(void *arg, const uint8_t *p, size_t len) {
+    replay_ctx *rc = arg;
+    eng *e = rc->e;
+    const uint8_t *end = p + len;
+    rc->records++;
+    while (p < end) {
+        uint8_t type = *p++;
+        uint64_t sid, n;
+        if (ax_uvarint_get(&p, end, &sid) || ax_uvarint_get(&p, end, &n)) goto corrupt;
+        if (type == ENG_WAL_SERIES) {
+            if (n > (uint64_t)(end - p)) goto corrupt;
+            uint64_t h = ax_hash(p, n, 0);
+            bool created, limited;
+            eng_series *other = eng__registry_by_sid(&e->reg, sid);
+            if (other && (other->labels_len != n || memcmp(other->labels, p, n))) {
+                fprintf(stderr, "auspex: WAL reuses series id %" PRIu64 " for other labels; "
+                                "entry skipped\n", sid);
+                rc->bad++;
+                p += n;
+                continue;
+            }
+            eng_series *s = eng__registry_get_or_add(&e->reg, p, n, h, sid, 0, &created, &limited);
+            if (!s) return AX_ENOMEM;
+            if (s->sid != sid) {
+                fprintf(stderr, "auspex: WAL names series %" PRIu64 " but its labels belong to "
+                                "%" PRIu64 "; record skipped\n", sid, s->sid);
+                rc->bad++;
+            }
+            atomic_store(&s->wal_logged, true);
+            p += n;
+        } else if (type == ENG_WAL_DATA) {
+            if (n > (uint64_t)(end - p) / 9) goto corrupt;
+            if (n > rc->tmp_cap) {
+                eng_sample *t = realloc(rc->tmp, n * sizeof *t);
+                if (!t) return AX_ENOMEM;
+                rc->tmp = t;
+                rc->tmp_cap = n;
+            }
+            int64_t prev = 0;
+            for (uint64_t i = 0; i < n; i++) {
+                uint64_t zz;
+                if (ax_uvarint_get(&p, end, &zz) || end - p < 8) goto corrupt;
+                prev = (int64_t)((uint64_t)prev + (uint64_t)ax_zigzag_dec(zz));
+                uint64_t bits = ax_get_u64le(p);
+                p += 8;
+                rc->tmp[i].ts = prev;
+                memcpy(&rc->tmp[i].v, &bits, 8);
+            }
+            eng_series *s = eng__registry_by_sid(&e->reg, sid);
+            if (!s) {
+                rc->bad++;
+                continue;
+            }
+            size_t added = 0, dups = 0;
+            if (eng__head_insert(s, rc->tmp, n, &added, &dups)) return AX_ENOMEM;
+            atomic_fetch_add(&e->head_samples, added);
+            if (added) eng__mark_dirty(e, s);
+            rc->samples += n;
+        } else {
+            goto corrupt;
+        }
+    }
+    return 0;
+corrupt:
+    /* the CRC matched, so this is a bug or a foreign file: keep what was read, say so */
+    fprintf(stderr, "auspex: WAL record with a bad entry (CRC ok); rest of record skipped\n");
+    rc->bad++;
+    return 0;
+}
+
+/* ---- writer thread ---- */
+
+static void apply_batch(eng *e, eng_batch *b) {
+    size_t total_add = 0, total_dup = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        eng_series *s = b->series[i];
+        atomic_store(&s->wal_logged, true);
+        if (!b->ts[i].n_samples) continue;
+        size_t added = 0, dups = 0;
+        pthread_mutex_t *mu = eng__stripe(e, s->sid);
+        pthread_mutex_lock(mu);
+        int rc = eng__head_insert(s, b->ts[i].samples, b->ts[i].n_samples, &added, &dups);
+        pthread_mutex_unlock(mu);
+        if (rc) {
+            /* durable in the WAL but not in memory: a restart will replay it */
+            fprintf(stderr, "auspex: out of memory adding samples to the head\n");
+        }
+        if (added) eng__mark_dirty(e, s);
+        total_add += added;
+        total_dup += dups;
+    }
+    atomic_fetch_add(&e->head_samples, total_add);
+    atomic_fetch_add(&e->st_dup, total_dup);
+    atomic_fetch_add(&e->st_ingested, b->n_samples);
+}
+
+static bool flush_due_by_size(eng *e) {
+    return atomic_load(&e->head_samples) >= e->o.head_max_samples ||
+           atomic_load(&e->wal.total_bytes) >= e->o.wal_max_bytes;
+}
+
+static void wake_flusher(eng *e) {
+    pthread_mutex_lock(&e->fl_mu);
+    pthread_cond_signal(&e->fl_cond);
+    pthread_mutex_unlock(&e->fl_mu);
+}
+
+static void *writer_main(void *arg) {
+    eng *e = arg;
+    ax_buf group;
+    ax_buf_init(&group, (size_t)4 << 30);
+    for (;;) {
+        pthread_mutex_lock(&e->q_mu);
+        while (!e->q_head && !e->rotate_req && !e->stopping) pthread_cond_wait(&e->q_cond, &e->q_mu);
+        eng_batch *list = e->q_head;
+        e->q_head = e->q_tail = NULL;
+        bool rot = e->rotate_req;
+        bool stop = e->stopping && !list && !rot;
+        pthread_mutex_unlock(&e->q_mu);
+        if (stop) break;
+
+        if (list) {
+            const uint8_t *bytes;
+            size_t len;
+            size_t nb = 0;
+            if (!list->next) {
+                bytes = list->rec.data;
+                len = list->rec.len;
+                nb = 1;
+            } else {
+                ax_buf_reset(&group);
+                int rc = 0;
+                for (eng_batch *b = list; b && !rc; b = b->next, nb++)
+                    rc = ax_buf_append(&group, b->rec.data, b->rec.len);
+                bytes = group.data;
+                len = rc ? 0 : group.len;
+                if (rc) nb = 0;
+            }
+            uint64_t t0 = ax_mono_ns();
+            int rc = nb ? eng__wal_append_sync(&e->wal, bytes, len) : AX_ENOMEM;
+            atomic_fetch_add(&e->st_commit_ns, ax_mono_ns() - t0);
+            atomic_fetch_add(&e->st_commits, 1);
+            atomic_fetch_add(&e->st_commit_batches, nb);
+            if (!rc)
+                for (eng_batch *b = list; b; b = b->next) apply_batch(e, b);
+            pthread_mutex_lock(&e->q_mu);
+            for (eng_batch *b = list, *next; b; b = next) {
+                next = b->next;
+                b->status = rc;
+                b->done = true;
+            }
+            pthread_cond_broadcast(&e->done_cond);
+            pthread_mutex_unlock(&e->q_mu);
+            if (flush_due_by_size(e)) wake_flusher(e);
+        }
+        if (rot) {
+            uint64_t old = 0;
+            int rc = eng__wal_rotate(&e->wal, &old);
+            pthread_mutex_lock(&e->q_mu);
+            e->rotate_req = false;
+            e->rotated = true;
+            e->rotated_seg = rc ? 0 : old;
+            pthread_cond_broadcast(&e->rotate_cond);
+            pthread_mutex_unlock(&e->q_mu);
+        }
+    }
+    ax_buf_free(&group);
+    return NULL;
+}
+
+/* ---- eng_write ---- */
+
+/* Sorted by name, names unique, no empty values: the canonical form, if valid. */
+static bool already_canonical(const ax_label *ls, size_t n) {
+    if (n == 0 || n > AX_MAX_LABELS) return false;
+    for (size_t i = 0; i < n; i++) {
+        if (ls[i].value_len == 0 || ls[i].name_len == 0) return false;
+        if (i) {
+            size_t m = ls[i - 1].name_len < ls[i].name_len ? ls[i - 1].name_len : ls[i].name_len;
+            int c = memcmp(ls[i - 1].name, ls[i].name, m);
+            if (c > 0 || (c == 0 && ls[i - 1].name_len >= ls[i].name_len)) return false;
+        }
+    }
+    return true;
+}
+
+int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
+    if (atomic_load(&e->head_samples) >= 3 * (uint64_t)e->o.head_max_samples)
+        return ax_err_set(err, AX_EAGAIN, "head is full: flushing cannot keep up");
+    eng_batch b;
+    memset(&b, 0, sizeof b);
+    b.ts = ts;
+    b.n = n;
+    ax_buf_init(&b.rec, ENG_WAL_MAX_RECORD);
+    ax_buf lb;
+    ax_buf_init(&lb, 1 << 20);
+    int rc = 0;
+    b.series = calloc(n ? n : 1, sizeof *b.series);
+    if (!b.series) { rc = AX_ENOMEM; goto out; }
+    /* pass 1: find known series (their labels were validated when they were created) and
+     * validate the rest, before creating or logging anything */
+    for (size_t i = 0; i < n && !rc; i++) {
+        b.n_samples += ts[i].n_samples;
+        if (already_canonical(ts[i].labels, ts[i].n_labels)) {
+            ax_buf_reset(&lb);
+            if ((rc = ax_labels_encode(&lb, ts[i].labels, ts[i].n_labels))) break;
+            b.series[i] = eng__registry_find(&e->reg, lb.data, lb.len, ax_hash(lb.data, lb.len, 0));
+            if (b.series[i]) continue;
+        }
+        size_t k = 0;
+        rc = ax_labels_normalize(ts[i].labels, ts[i].n_labels, &k, err);
+        if (rc) {
+            if (err) {
+                char tmp[sizeof err->msg];
+                snprintf(tmp, sizeof tmp, "series %zu: %.200s", i, err->msg);
+                memcpy(err->msg, tmp, sizeof tmp);
+            }
+            goto out;
+        }
+        ts[i].n_labels = k;
+    }
+    /* pass 2: create new series and frame the WAL record */
+    if (!rc) rc = ax_buf_append(&b.rec, "\0\0\0\0\0\0\0\0", 8);
+    for (size_t i = 0; i < n && !rc; i++) {
+        eng_series *s = b.series[i];
+        if (!s) {
+            ax_buf_reset(&lb);
+            rc = ax_labels_encode(&lb, ts[i].labels, ts[i].n_labels);
+            if (rc) break;
+            uint64_t h = ax_hash(lb.data, lb.len, 0);
+            bool created, limited;
+            s = eng__registry_get_or_add(&e->reg, lb.data, lb.len, h, 0, e->o.max_series, &created,
+                                         &limited);
+            if (!s) {
+                rc = limited ? ax_err_set(err, AX_ELIMIT, "series limit of %zu reached",
+                                          e->o.max_series)
+                             : AX_ENOMEM;
+                break;
+            }
+            if (created) atomic_fetch_add(&e->st_created, 1);
+            b.series[i] = s;
+        }
+        if (!atomic_load(&s->wal_logged)) rc = put_series_entry(&b.rec, s);
+        if (!rc && ts[i].n_samples)
+            rc = put_data_entry(&b.rec, s->sid, ts[i].samples, ts[i].n_samples);
+    }
+    if (rc) {
+        if (rc == AX_ETOOBIG) ax_err_set(err, rc, "batch too large for one WAL record");
+        goto out;
+    }
+    size_t plen = b.rec.len - 8;
+    ax_put_u32le(b.rec.data, (uint32_t)plen);
+    ax_put_u32le(b.rec.data + 4, eng__crc32c(0, b.rec.data + 8, plen));
+
+    pthread_mutex_lock(&e->q_mu);
+    if (e->closed_writes) {
+        pthread_mutex_unlock(&e->q_mu);
+        rc = ax_err_set(err, AX_EAGAIN, "shutting down");
+        goto out;
+    }
+    if (e->q_tail) e->q_tail->next = &b; else e->q_head = &b;
+    e->q_tail = &b;
+    pthread_cond_signal(&e->q_cond);
+    while (!b.done) pthread_cond_wait(&e->done_cond, &e->q_mu);
+    pthread_mutex_unlock(&e->q_mu);
+    rc = b.status;
+    if (rc) ax_err_set(err, rc, "write-ahead log: %s", ax_strerror(rc));
+out:
+    ax_buf_free(&lb);
+    ax_buf_free(&b.rec);
+    free(b.series);
+    return rc;
+}
+
+/* ---- flush ---- */
+
+static int sid_cmp(const void *a, const void *b) {
+    uint64_t x = (*(eng_series *const *)a)->sid, y = (*(eng_series *const *)b)->sid;
+    return (x > y) - (x < y);
+}
+
+/* Merge buf into fl (both sorted; buf wins on equal ts). Caller holds the stripe. */
+static int merge_into_fl(eng_series *s) {
+    size_t n = (size_t)s->fl_n + s->n, i = 0, j = 0, k = 0;
+    eng_sample *m = malloc((n ? n : 1) * sizeof *m);
+    if (!m) return AX_ENOMEM;
+    while (i < s->fl_n || j < s->n) {
+        if (j == s->n || (i < s->fl_n && s->fl[i].ts < s->buf[j].ts)) m[k++] = s->fl[i++];
+        else {
+            if (i < s->fl_n && s->fl[i].ts == s->buf[j].ts) i++;
+            m[k++] = s->buf[j++];
+        }
+    }
+    free(s->fl);
+    s->fl = m;
+    s->fl_n = (uint32_t)k;
+    s->n = 0;
+    return 0;
+}
+
+static int request_rotation(eng *e, uint64_t *seg) {
+    pthread_mutex_lock(&e->q_mu);
+    if (!e->threads_started || e->stopping) {
+        pthread_mutex_unlock(&e->q_mu);
+        uint64_t old = 0;
+        int rc = eng__wal_rotate(&e->wal, &old);
+        *seg = rc ? 0 : old;
+        return rc;
+    }
+    e->rotate_req = true;
+    e->rotated = false;
+    pthread_cond_signal(&e->q_cond);
+    while (!e->rotated) pthread_cond_wait(&e->rotate_cond, &e->q_mu);
+    *seg = e->rotated_seg;
+    pthread_mutex_unlock(&e->q_mu);
+    return *seg ? 0 : AX_EIO;
+}
+
+static int flush_txn(eng *e, eng_series **v, size_t nv, uint64_t seg, int64_t **ts_scr,
+                     double **v_scr, size_t *scr_cap) {
+    stor_txn *t = NULL;
+    int rc = stor_txn_begin(e->stor, STOR_TXN_WRITE, &t);
+    for (size_t i = 0; i < nv && !rc; i++) {
+        eng_series *s = v[i];
+        if (!s->persisted) rc = stor_series_put(t, s->sid, s->labels, s->labels_len);
+        if (rc || !s->fl_n) continue;
+        if (s->fl_n > *scr_cap) {
+            size_t cap = s->fl_n * 2;
+            int64_t *a = realloc(*ts_scr, cap * sizeof *a);
+            if (a) *ts_scr = a;
+            double *b = realloc(*v_scr, cap * sizeof *b);
+            if (b) *v_scr = b;
+            if (!a || !b) { rc = AX_ENOMEM; break; }
+            *scr_cap = cap;
+        }
+        for (size_t k = 0; k < s->fl_n; k++) {
+            (*ts_scr)[k] = s->fl[k].ts;
+            (*v_scr)[k] = s->fl[k].v;
+        }
+        rc = stor_samples_write(t, s->sid, *ts_scr, *v_scr, s->fl_n, e->o.chunk_max_samples);
+    }
+    if (!rc) rc = stor_meta_put(t, "next_sid", eng__registry_max_sid(&e->reg) + 1);
+    if (!rc && seg) rc = stor_meta_put(t, "wal_flushed", seg);
+    if (!rc) {
+        rc = stor_txn_commit(t);
+        t = NULL;
+    }
+    stor_txn_abort(t);
+    return rc;
+}
+
+static int do_flush(eng *e) {
+    pthread_mutex_lock(&e->flush_mu);
+    uint64_t t0 = ax_mono_ns();
+    uint64_t seg = 0;
+    int rot_rc = request_rotation(e, &seg);
+    if (rot_rc) seg = 0;
+
+    pthread_mutex_lock(&e->dirty_mu);
+    eng_series *list = e->dirty;
+    e->dirty = NULL;
+    size_t nv = 0;
+    for (eng_series *s = list; s; s = s->dirty_next) {
+        s->dirty = false;
+        nv++;
+    }
+    pthread_mutex_unlock(&e->dirty_mu);
+
+    eng_series **v = malloc((nv ? nv : 1) * sizeof *v);
+    if (!v) {
+        for (eng_series *s = list, *nx; s; s = nx) { nx = s->dirty_next; eng__mark_dirty(e, s); }
+        pthread_mutex_unlock(&e->flush_mu);
+        return AX_ENOMEM;
+    }
+    size_t k = 0;
+    for (eng_series *s = list; s; s = s->dirty_next) v[k++] = s;
+    qsort(v, nv, sizeof *v, sid_cmp);
+
+    int rc = 0;
+    for (size_t i = 0; i < nv; i++) {
+        eng_series *s = v[i];
+        pthread_mutex_t *mu = eng__stripe(e, s->sid);
+        pthread_mutex_lock(mu);
+        if (s->n) {
+            if (s->fl) {
+                if (merge_into_fl(s)) rc = AX_ENOMEM;
+            } else {
+                s->fl = s->buf;
+                s->fl_n = s->n;
+                s->buf = NULL;
+                s->n = s->cap = 0;
+            }
+        }
+        pthread_mutex_unlock(mu);
+    }
+
+    int64_t *ts_scr = NULL;
+    double *v_scr = NULL;
+    size_t scr_cap = 0;
+    for (int attempt = 0; attempt < 8 && !rc; attempt++) {
+        rc = flush_txn(e, v, nv, seg, &ts_scr, &v_scr, &scr_cap);
+        if (rc != AX_EAGAIN) break;
+        if (attempt < 7) rc = 0; /* map grown: redo the whole txn */
+    }
+    free(ts_scr);
+    free(v_scr);
+
+    if (!rc) {
+        uint64_t freed = 0;
+        for (size_t i = 0; i < nv; i++) {
+            eng_series *s = v[i];
+            pthread_mutex_t *mu = eng__stripe(e, s->sid);
+            pthread_mutex_lock(mu);
+            eng_sample *old = s->fl;
+            freed += s->fl_n;
+            s->fl = NULL;
+            s->fl_n = 0;
+            pthread_mutex_unlock(mu);
+            free(old);
+            s->persisted = true;
+        }
+        atomic_fetch_sub(&e->head_samples, freed);
+        if (seg) eng__wal_remove_upto(&e->wal, seg);
+        atomic_fetch_add(&e->st_flushes, 1);
+    } else {
+        fprintf(stderr, "auspex: flush of %zu series failed: %s; will retry\n", nv,
+                ax_strerror(rc));
+        atomic_fetch_add(&e->st_flush_errors, 1);
+        for (size_t i = 0; i < nv; i++) eng__mark_dirty(e, v[i]);
+    }
+    free(v);
+    atomic_fetch_add(&e->st_flush_ns, ax_mono_ns() - t0);
+    pthread_mutex_unlock(&e->flush_mu);
+    return rc ? rc : rot_rc;
+}
+
+static bool head_or_wal_pending(eng *e) {
+    pthread_mutex_lock(&e->dirty_mu);
+    bool dirty = e->dirty != NULL;
+    pthread_mutex_unlock(&e->dirty_mu);
+    return dirty || atomic_load(&e->head_samples) > 0;
+}
+
+static void *flusher_main(void *arg) {
+    eng *e = arg;
+    uint64_t last = ax_mono_ns();
+    for (;;) {
+        pthread_mutex_lock(&e->fl_mu);
+        for (;;) {
+            if (e->stopping || e->flush_req || flush_due_by_size(e)) break;
+            if (ax_mono_ns() - last >= (uint64_t)e->o.flush_interval_ms * 1000000ull) break;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+            pthread_cond_timedwait(&e->fl_cond, &e->fl_mu, &ts);
+        }
+        if (e->stopping && !e->flush_req) {
+            pthread_mutex_unlock(&e->fl_mu);
+            break;
+        }
+        uint64_t gen = e->flush_req_gen;
+        bool forced = e->flush_req;
+        e->flush_req = false;
+        pthread_mutex_unlock(&e->fl_mu);
+
+        int rc = 0;
+        if (forced || head_or_wal_pending(e)) rc = do_flush(e);
+        last = ax_mono_ns();
+
+        pthread_mutex_lock(&e->fl_mu);
+        e->last_flush_rc = rc;
+        if (e->flush_done_gen < gen) e->flush_done_gen = gen;
+        pthread_cond_broadcast(&e->flush_done_cond);
+        pthread_mutex_unlock(&e->fl_mu);
+        if (rc) {
+            /* back off a little before trying again */
+            struct timespec d = {0, 200 * 1000000L};
+            nanosleep(&d, NULL);
+        }
+    }
+    return NULL;
+}
+
+int eng_flush(eng *e) {
+    pthread_mutex_lock(&e->fl_mu);
+    if (!e->threads_started) {
+        pthread_mutex_unlock(&e->fl_mu);
+        return do_flush(e);
+    }
+    uint64_t gen = ++e->flush_req_gen;
+    e->flush_req = true;
+    pthread_cond_signal(&e->fl_cond);
+    while (e->flush_done_gen < gen) pthread_cond_wait(&e->flush_done_cond, &e->fl_mu);
+    int rc = e->last_flush_rc;
+    pthread_mutex_unlock(&e->fl_mu);
+    return rc;
+}
+
+/* ---- open / close ---- */
+
+static int load_series_cb(void *ctx, uint64_t sid, const uint8_t *labels, size_t len) {
+    eng *e = ctx;
+    bool created, limited;
+    eng_series *s = eng__registry_get_or_add(&e->reg, labels, len, ax_hash(labels, len, 0), sid,
+                                             0, &created, &limited);
+    if (!s) return AX_ENOMEM;
+    s->persisted = true;
+    atomic_store(&s->wal_logged, true);
+    return 0;
+}
+
+int eng_open(const eng_opts *o, eng **out, ax_err *err) {
+    eng *e = calloc(1, sizeof *e);
+    if (!e) return ax_err_set(err, AX_ENOMEM, "out of memory");
+    e->o = *o;
+    if (!e->o.head_max_samples) e->o.head_max_samples = DEFAULT_HEAD_MAX;
+    if (!e->o.flush_interval_ms) e->o.flush_interval_ms = DEFAULT_FLUSH_MS;
+    if (!e->o.chunk_max_samples) e->o.chunk_max_samples = DEFAULT_CHUNK_MAX;
+    if (!e->o.wal_max_bytes) e->o.wal_max_bytes = DEFAULT_WAL_MAX;
+    eng__registry_init(&e->reg);
+    for (int i = 0; i < ENG_STRIPES; i++) pthread_mutex_init(&e->stripes[i], NULL);
+    pthread_mutex_init(&e->q_mu, NULL);
+    pthread_cond_init(&e->q_cond, NULL);
+    pthread_cond_init(&e->done_cond, NULL);
+    pthread_cond_init(&e->rotate_cond, NULL);
+    pthread_mutex_init(&e->dirty_mu, NULL);
+    pthread_mutex_init(&e->flush_mu, NULL);
+    pthread_mutex_init(&e->fl_mu, NULL);
+    pthread_cond_init(&e->fl_cond, NULL);
+    pthread_cond_init(&e->flush_done_cond, NULL);
+    e->wal.fd = -1;
+
+    int rc;
+    if (mkdir(o->path, 0755) && errno != EEXIST) {
+        rc = ax_err_set(err, AX_EIO, "cannot create %s: %s", o->path, strerror(errno));
+        goto fail;
+    }
+    stor_opts so = {.path = o->path, .map_size = 0, .nosync = o->nosync};
+    rc = stor_env_open(&so, &e->stor, err);
+    if (rc) goto fail;
+
+    uint64_t flushed = 0, next_sid = 1;
+    stor_txn *t = NULL;
+    rc = stor_txn_begin(e->stor, STOR_TXN_READ, &t);
+    if (!rc) {
+        if (stor_meta_get(t, "wal_flushed", &flushed)) flushed = 0;
+        if (stor_meta_get(t, "next_sid", &next_sid)) next_sid = 1;
+        rc = stor_series_foreach(t, load_series_cb, e);
+        stor_txn_abort(t);
+    }
+    if (rc) {
+        ax_err_set(err, rc, "cannot load series from %s: %s", o->path, ax_strerror(rc));
+        goto fail;
+    }
+    if (atomic_load(&e->reg.next_sid) < next_sid) atomic_store(&e->reg.next_sid, next_sid);
+
+    /* replay WAL segments newer than the last flush */
+    char wdir[4096];
+    snprintf(wdir, sizeof wdir, "%s/wal", o->path);
+    uint64_t *segs = NULL;
+    size_t ns = 0;
+    if (mkdir(wdir, 0755) && errno != EEXIST) {
+        rc = ax_err_set(err, AX_EIO, "cannot create %s: %s", wdir, strerror(errno));
+        goto fail;
+    }
+    rc = eng__wal_list(wdir, &segs, &ns);
+    if (rc) {
+        ax_err_set(err, rc, "cannot list %s", wdir);
+        goto fail;
+    }
+    replay_ctx rctx = {.e = e};
+    for (size_t i = 0; i < ns && !rc; i++)
+        if (segs[i] > flushed) rc = eng__wal_replay_segment(wdir, segs[i], replay_cb, &rctx);
+    free(segs);
+    free(rctx.tmp);
+    if (rc) {
+        ax_err_set(err, rc, "WAL replay failed: %s", ax_strerror(rc));
+        goto fail;
+    }
+    if (rctx.records)
+        fprintf(stderr, "auspex: replayed %" PRIu64 " WAL records, %" PRIu64 " samples%s\n",
+                rctx.records, rctx.samples, rctx.bad ? " (some entries skipped)" : "");
+
+    rc = eng__wal_open(&e->wal, o->path, o->nosync, flushed + 1, err);
+    if (rc) goto fail;
+    eng__wal_remove_upto(&e->wal, flushed);
+
+    if (pthread_create(&e->writer, NULL, writer_main, e)) {
+        rc = ax_err_set(err, AX_EIO, "cannot start writer thread");
+        goto fail;
+    }
+    if (pthread_create(&e->flusher, NULL, flusher_main, e)) {
+        pthread_mutex_lock(&e->q_mu);
+        e->stopping = true;
+        pthread_cond_signal(&e->q_cond);
+        pthread_mutex_unlock(&e->q_mu);
+        pthread_join(e->writer, NULL);
+        rc = ax_err_set(err, AX_EIO, "cannot start flusher thread");
+        goto fail;
+    }
+    e->threads_started = true;
+    *out = e;
+    return 0;
+fail:
+    if (e->wal.dir) eng__wal_close(&e->wal);
+    stor_env_close(e->stor);
+    eng__registry_fini(&e->reg);
+    free(e);
+    return rc;
+}
+
+void eng_close(eng *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->q_mu);
+    e->closed_writes = true;
+    pthread_mutex_unlock(&e->q_mu);
+    if (e->threads_started) {
+        int rc = eng_flush(e);
+        if (rc) fprintf(stderr, "auspex: final flush failed (%s): the WAL keeps the data\n",
+                        ax_strerror(rc));
+        pthread_mutex_lock(&e->fl_mu);
+        e->stopping = true;
+        pthread_cond_signal(&e->fl_cond);
+        pthread_mutex_unlock(&e->fl_mu);
+        pthread_join(e->flusher, NULL);
+        pthread_mutex_lock(&e->q_mu);
+        e->stopping = true;
+        pthread_cond_signal(&e->q_cond);
+        pthread_mutex_unlock(&e->q_mu);
+        pthread_join(e->writer, NULL);
+    }
+    eng__wal_close(&e->wal);
+    stor_env_close(e->stor);
+    eng__registry_fini(&e->reg);
+    for (int i = 0; i < ENG_STRIPES; i++) pthread_mutex_destroy(&e->stripes[i]);
+    free(e);
+}
+
+void eng_stats_get(eng *e, eng_stats *s) {
+    memset(s, 0, sizeof *s);
+    s->samples_ingested = atomic_load(&e->st_ingested);
+    s->samples_duplicate = atomic_load(&e->st_dup);
+    s->series_total = atomic_load(&e->reg.count);
+    s->series_created = atomic_load(&e->st_created);
+    s->head_samples = atomic_load(&e->head_samples);
+    s->wal_bytes = atomic_load(&e->wal.total_bytes);
+    s->commits = atomic_load(&e->st_commits);
+    s->commit_batches = atomic_load(&e->st_commit_batches);
+    s->commit_seconds_sum = (double)atomic_load(&e->st_commit_ns) / 1e9;
+    s->flushes = atomic_load(&e->st_flushes);
+    s->flush_seconds_sum = (double)atomic_load(&e->st_flush_ns) / 1e9;
+    s->flush_errors = atomic_load(&e->st_flush_errors);
+    stor_stats ss;
+    if (stor_env_stats(e->stor, &ss) == 0) s->lmdb_bytes = ss.file_bytes;
+    s->disk_bytes = s->lmdb_bytes + s->wal_bytes;
+}

@@ -1,0 +1,297 @@
+/* engine/read.c: label matchers, series selection, and sample reads.
+ *
+ * Selection walks the in-memory registry (every series is there, flushed or not) and
+ * evaluates the matchers on its canonical label bytes; its result is a snapshot the
+ * caller owns. A read copies the series' head samples first (buf and fl, under the
+ * stripe lock) and only then opens an LMDB read txn: a flush that moves fl into LMDB in
+ * between is then seen on one side or the other, never missed. The three sorted runs
+ * (chunks, fl, buf) are merged, the newer source winning on an equal timestamp.
+ */
+#include "engine/engine_int.h"
+#include "storage/codec/codec.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- matchers ---- */
+
+int eng_matcher_compile(eng_matcher *m, ax_err *err) {
+    m->re = NULL;
+    if (m->op != ENG_MATCH_RE && m->op != ENG_MATCH_NRE) return 0;
+    size_t n = m->value_len + 8;
+    char *pat = malloc(n);
+    if (!pat) return AX_ENOMEM;
+    snprintf(pat, n, "^(%.*s)$", (int)m->value_len, m->value);
+    regex_t *re = malloc(sizeof *re);
+    if (!re) {
+        free(pat);
+        return AX_ENOMEM;
+    }
+    int rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB);
+    free(pat);
+    if (rc) {
+        char msg[128];
+        regerror(rc, re, msg, sizeof msg);
+        free(re);
+        return ax_err_set(err, AX_EINVAL, "invalid regular expression \"%.*s\": %s",
+                          (int)(m->value_len > 64 ? 64 : m->value_len), m->value, msg);
+    }
+    m->re = re;
+    return 0;
+}
+
+void eng_matcher_free(eng_matcher *m) {
+    if (!m || !m->re) return;
+    regfree(m->re);
+    free(m->re);
+    m->re = NULL;
+}
+
+bool eng_matcher_match(const eng_matcher *m, const char *v, size_t len) {
+    switch (m->op) {
+    case ENG_MATCH_EQ: return len == m->value_len && memcmp(v, m->value, len) == 0;
+    case ENG_MATCH_NEQ: return !(len == m->value_len && memcmp(v, m->value, len) == 0);
+    case ENG_MATCH_RE:
+    case ENG_MATCH_NRE: {
+        char stack[512];
+        char *s = len < sizeof stack ? stack : malloc(len + 1);
+        if (!s) return false;
+        memcpy(s, v, len);
+        s[len] = 0;
+        /* a value with a NUL byte cannot match through regexec: treat as no match */
+        bool hit = memchr(v, 0, len) == NULL && regexec(m->re, s, 0, NULL, 0) == 0;
+        if (s != stack) free(s);
+        return m->op == ENG_MATCH_RE ? hit : !hit;
+    }
+    }
+    return false;
+}
+
+static bool series_matches(const uint8_t *lb, size_t len, const eng_matcher *m, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        size_t vl = 0;
+        const char *v = ax_labels_get(lb, len, m[i].name, m[i].name_len, &vl);
+        if (!v) {
+            v = "";
+            vl = 0;
+        }
+        if (!eng_matcher_match(&m[i], v, vl)) return false;
+    }
+    return true;
+}
+
+/* ---- selection ---- */
+
+struct eng_sel {
+    uint64_t *sids;
+    uint8_t **labels;
+    uint32_t *lens;
+    size_t n, cap;
+};
+
+static int sel_push(eng_sel *s, uint64_t sid, const uint8_t *lb, size_t len) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        uint64_t *a = realloc(s->sids, cap * sizeof *a);
+        if (a) s->sids = a;
+        uint8_t **b = realloc(s->labels, cap * sizeof *b);
+        if (b) s->labels = b;
+        uint32_t *c = realloc(s->lens, cap * sizeof *c);
+        if (c) s->lens = c;
+        if (!a || !b || !c) return AX_ENOMEM;
+        s->cap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) return AX_ENOMEM;
+    memcpy(copy, lb, len);
+    s->sids[s->n] = sid;
+    s->labels[s->n] = copy;
+    s->lens[s->n] = (uint32_t)len;
+    s->n++;
+    return 0;
+}
+
+int eng_select(eng *e, const eng_matcher *m, size_t n, size_t max_series, eng_sel **out) {
+    eng_sel *s = calloc(1, sizeof *s);
+    if (!s) return AX_ENOMEM;
+    uint64_t max_sid = eng__registry_max_sid(&e->reg);
+    int rc = 0;
+    for (uint64_t sid = 1; sid <= max_sid && !rc; sid++) {
+        eng_series *se = eng__registry_by_sid(&e->reg, sid);
+        if (!se || !series_matches(se->labels, se->labels_len, m, n)) continue;
+        if (max_series && s->n >= max_series) {
+            rc = AX_ELIMIT;
+            break;
+        }
+        rc = sel_push(s, sid, se->labels, se->labels_len);
+    }
+    if (rc) {
+        eng_sel_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+size_t eng_sel_count(const eng_sel *s) { return s->n; }
+uint64_t eng_sel_sid(const eng_sel *s, size_t i) { return s->sids[i]; }
+const uint8_t *eng_sel_labels(const eng_sel *s, size_t i, size_t *len_out) {
+    *len_out = s->lens[i];
+    return s->labels[i];
+}
+
+void eng_sel_free(eng_sel *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n; i++) free(s->labels[i]);
+    free(s->sids);
+    free(s->labels);
+    free(s->lens);
+    free(s);
+}
+
+/* ---- reading samples ---- */
+
+void eng_samples_free(eng_samples *s) {
+    if (!s) return;
+    free(s->ts);
+    free(s->v);
+    s->ts = NULL;
+    s->v = NULL;
+    s->n = s->cap = 0;
+}
+
+static int samples_reserve(eng_samples *s, size_t need, size_t max) {
+    if (max && need > max) return AX_ELIMIT;
+    if (need <= s->cap) return 0;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap < need) cap *= 2;
+    int64_t *a = realloc(s->ts, cap * sizeof *a);
+    if (a) s->ts = a;
+    double *b = realloc(s->v, cap * sizeof *b);
+    if (b) s->v = b;
+    if (!a || !b) return AX_ENOMEM;
+    s->cap = cap;
+    return 0;
+}
+
+/* Copy the samples of run[0..n) within [mint, maxt] into a fresh array. */
+static eng_sample *copy_range(const eng_sample *run, size_t n, int64_t mint, int64_t maxt,
+                              size_t *n_out) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (run[mid].ts < mint) lo = mid + 1; else hi = mid;
+    }
+    size_t end = lo;
+    while (end < n && run[end].ts <= maxt) end++;
+    *n_out = end - lo;
+    if (end == lo) return NULL;
+    eng_sample *c = malloc((end - lo) * sizeof *c);
+    if (c) memcpy(c, run + lo, (end - lo) * sizeof *c);
+    return c;
+}
+
+/* Merge sorted run b (newer) into out (sorted); b wins on equal timestamps. */
+static int merge_run(eng_samples *out, const eng_sample *b, size_t nb, size_t max) {
+    if (!nb) return 0;
+    if (out->n == 0 || b[0].ts > out->ts[out->n - 1]) {
+        int rc = samples_reserve(out, out->n + nb, max);
+        if (rc) return rc;
+        for (size_t i = 0; i < nb; i++) {
+            out->ts[out->n + i] = b[i].ts;
+            out->v[out->n + i] = b[i].v;
+        }
+        out->n += nb;
+        return 0;
+    }
+    size_t na = out->n;
+    int64_t *ts = malloc((na + nb) * sizeof *ts);
+    double *v = malloc((na + nb) * sizeof *v);
+    if (!ts || !v) {
+        free(ts);
+        free(v);
+        return AX_ENOMEM;
+    }
+    size_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb) {
+        if (j == nb || (i < na && out->ts[i] < b[j].ts)) {
+            ts[k] = out->ts[i];
+            v[k++] = out->v[i++];
+        } else {
+            if (i < na && out->ts[i] == b[j].ts) i++;
+            ts[k] = b[j].ts;
+            v[k++] = b[j++].v;
+        }
+    }
+    if (max && k > max) {
+        free(ts);
+        free(v);
+        return AX_ELIMIT;
+    }
+    free(out->ts);
+    free(out->v);
+    out->ts = ts;
+    out->v = v;
+    out->n = k;
+    out->cap = na + nb;
+    return 0;
+}
+
+int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max_samples,
+                    eng_samples *out) {
+    out->n = 0;
+    eng_series *se = eng__registry_by_sid(&e->reg, sid);
+    if (!se) return AX_ENOTFOUND;
+    /* head first, then LMDB (see the top of this file) */
+    size_t nfl = 0, nbuf = 0;
+    pthread_mutex_t *mu = eng__stripe(e, sid);
+    pthread_mutex_lock(mu);
+    eng_sample *fl = copy_range(se->fl, se->fl_n, mint, maxt, &nfl);
+    eng_sample *buf = copy_range(se->buf, se->n, mint, maxt, &nbuf);
+    pthread_mutex_unlock(mu);
+    int rc = ((nfl && !fl) || (nbuf && !buf)) ? AX_ENOMEM : 0;
+
+    stor_txn *t = NULL;
+    if (!rc) rc = stor_txn_begin(e->stor, STOR_TXN_READ, &t);
+    stor_chunk_view views[64];
+    int64_t from = mint;
+    eng_samples tmp = {0};
+    while (!rc) {
+        size_t nv = 0;
+        int r = stor_chunks_range(t, sid, from, maxt, views, 64, &nv);
+        if (r && r != AX_ETOOBIG) {
+            rc = r;
+            break;
+        }
+        for (size_t i = 0; i < nv && !rc; i++) {
+            rc = samples_reserve(&tmp, views[i].n, 0);
+            size_t got = 0;
+            if (!rc)
+                rc = codec_chunk_decode(NULL, views[i].data, views[i].len, tmp.ts, tmp.v, tmp.cap,
+                                        &got);
+            if (rc == AX_ECORRUPT)
+                fprintf(stderr, "auspex: series %llu: chunk at %lld does not decode\n",
+                        (unsigned long long)sid, (long long)views[i].mint);
+            for (size_t k = 0; k < got && !rc; k++) {
+                if (tmp.ts[k] < mint || tmp.ts[k] > maxt) continue;
+                if (out->n && tmp.ts[k] <= out->ts[out->n - 1]) continue;
+                rc = samples_reserve(out, out->n + 1, max_samples);
+                if (!rc) {
+                    out->ts[out->n] = tmp.ts[k];
+                    out->v[out->n++] = tmp.v[k];
+                }
+            }
+        }
+        if (r != AX_ETOOBIG || !nv || views[nv - 1].maxt >= maxt) break;
+        from = views[nv - 1].maxt + 1;
+    }
+    stor_txn_abort(t);
+    eng_samples_free(&tmp);
+    if (!rc) rc = merge_run(out, fl, nfl, max_samples);
+    if (!rc) rc = merge_run(out, buf, nbuf, max_samples);
+    free(fl);
+    free(buf);
+    return rc;
+}

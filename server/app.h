@@ -1,0 +1,53 @@
+/* server/app.h: the application state that the HTTP routes share (server module only).
+ *
+ * One srv_app per process, created by main: the engine, the HTTP server, the limits from
+ * the command line and the counters that /metrics prints. Route handlers get it as ctx.
+ * Counters are atomics: work threads and the loop thread both bump them.
+ */
+#ifndef SRV_APP_H
+#define SRV_APP_H
+
+#include "core/core.h"
+#include "engine/engine.h"
+#include "server/http.h"
+
+#include <stdatomic.h>
+
+/* why rows (samples) of a write were refused, for auspex_rows_rejected_total{reason} */
+enum {
+    SRV_REJ_DECODE,       /* body is not snappy / protobuf */
+    SRV_REJ_LABELS,       /* invalid, duplicate or empty label names */
+    SRV_REJ_TOO_BIG,      /* body or decoded size over -maxInsertRequestSize */
+    SRV_REJ_LIMIT,        /* series limit */
+    SRV_REJ_UNAVAILABLE,  /* overload or storage trouble (503) */
+    SRV_REJ_N
+};
+
+typedef struct srv_app {
+    eng *e;
+    srv_http *http;
+    uv_loop_t *loop;
+    size_t max_insert_bytes;   /* -maxInsertRequestSize */
+    size_t max_export_bytes;   /* cap on one export response */
+    int64_t start_ms;
+    const char *data_path;
+    atomic_uint_fast64_t rw_requests;
+    atomic_uint_fast64_t rw_requests_failed;
+    atomic_uint_fast64_t rejected[SRV_REJ_N];     /* requests refused, by reason */
+    atomic_uint_fast64_t rejected_rows[SRV_REJ_N]; /* samples in them, where known */
+} srv_app;
+
+/* Register every route on app->http. Returns 0 or AX_ENOMEM. */
+int srv_api_register(srv_app *app);
+
+/* Append the /metrics exposition (Prometheus text format 0.0.4) to out: the HTTP part
+ * (loop thread only: it reads the server's counters) and the rest (any thread). */
+int srv_metrics_http_write(srv_app *app, ax_buf *out);
+int srv_metrics_write(srv_app *app, ax_buf *out);
+
+/* Append s[0..len) as a JSON string (with quotes); invalid UTF-8 becomes U+FFFD. */
+int srv_json_str(ax_buf *b, const char *s, size_t len);
+/* Append canonical label bytes as a JSON object {"name":"value",...}. */
+int srv_json_labels(ax_buf *b, const uint8_t *labels, size_t len);
+
+#endif

@@ -1,0 +1,258 @@
+/* storage/codec/codec.c: chunk header, choice of value encoding, zstd, and the public API.
+ *
+ * A chunk is an uncompressed header (flags, n, mint, maxt - mint) and a body: the
+ * timestamp bitstream, padded to a byte, then the value stream in one of two encodings
+ * (Gorilla XOR bits, or decimal mantissas). The encoder uses decimal when at most a
+ * quarter of the values are exceptions, XOR otherwise, and runs zstd over the body when
+ * it is at least CODEC__ZSTD_MIN bytes, keeping the compressed form only if smaller; the
+ * flag byte records both choices. The decoder trusts nothing: header fields are range-checked before any
+ * allocation, the zstd frame's declared size is checked against the most a body of n
+ * samples can take, and every stream must end exactly at its end. Bytes:
+ * docs/chunk-format.md.
+ */
+#include "storage/codec/codec_int.h"
+
+#include <stdlib.h>
+#include <zstd.h>
+
+struct codec_ctx {
+    ZSTD_CCtx *cc;
+    ZSTD_DCtx *dc;
+    uint8_t *buf;   /* scratch, see scratch() */
+    size_t cap;
+    int enc;        /* CODEC__AUTO, CODEC__ENC_XOR or CODEC__ENC_DEC */
+    int level;      /* zstd level */
+    int use_zstd;
+};
+
+codec_ctx *codec_ctx_new(void) {
+    codec_ctx *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->cc = ZSTD_createCCtx();
+    c->dc = ZSTD_createDCtx();
+    if (!c->cc || !c->dc) {
+        codec_ctx_free(c);
+        return NULL;
+    }
+    /* single-shot decompression writes into our flat buffer; still refuse huge windows */
+    ZSTD_DCtx_setParameter(c->dc, ZSTD_d_windowLogMax, 23);
+    c->enc = CODEC__AUTO;
+    c->level = 1;
+    c->use_zstd = 1;
+    return c;
+}
+
+void codec_ctx_free(codec_ctx *c) {
+    if (!c) return;
+    ZSTD_freeCCtx(c->cc);
+    ZSTD_freeDCtx(c->dc);
+    free(c->buf);
+    free(c);
+}
+
+void codec__ctx_tune(codec_ctx *c, int enc, int zstd_level, int use_zstd) {
+    c->enc = enc;
+    c->level = zstd_level;
+    c->use_zstd = use_zstd;
+}
+
+static int scratch(codec_ctx *c, size_t need) {
+    if (need <= c->cap) return 0;
+    size_t cap = c->cap ? c->cap : 4096;
+    while (cap < need) cap *= 2;
+    uint8_t *p = malloc(cap);
+    if (!p) return AX_ENOMEM;
+    free(c->buf);
+    c->buf = p;
+    c->cap = cap;
+    return 0;
+}
+
+/* ---- header ---- */
+
+typedef struct hdr {
+    unsigned flags;
+    size_t n;
+    int64_t mint, maxt;
+    size_t len; /* header bytes */
+} hdr;
+
+static int hdr_parse(const uint8_t *p, size_t len, hdr *h) {
+    const uint8_t *q = p, *end = p + len;
+    uint64_t n, zmint, span;
+    if (!p || len < 1 || (p[0] >> 4) != CODEC__VERSION) return AX_ECORRUPT;
+    h->flags = p[0] & 0x0f;
+    if (h->flags & ~(unsigned)(CODEC__ENC_MASK | CODEC__F_ZSTD)) return AX_ECORRUPT;
+    if ((h->flags & CODEC__ENC_MASK) > CODEC__ENC_DEC) return AX_ECORRUPT;
+    q++;
+    if (ax_uvarint_get(&q, end, &n) || n < 1 || n > CODEC_MAX_SAMPLES) return AX_ECORRUPT;
+    if (ax_uvarint_get(&q, end, &zmint) || ax_uvarint_get(&q, end, &span)) return AX_ECORRUPT;
+    int64_t mint = ax_zigzag_dec(zmint);
+    /* n timestamps strictly increasing need a span of at least n - 1, and maxt fits int64 */
+    if (n == 1 ? span != 0 : span < n - 1) return AX_ECORRUPT;
+    if (span > (uint64_t)INT64_MAX - (uint64_t)mint) return AX_ECORRUPT;
+    h->n = (size_t)n;
+    h->mint = mint;
+    h->maxt = (int64_t)((uint64_t)mint + span);
+    h->len = (size_t)(q - p);
+    return 0;
+}
+
+int codec_chunk_peek(const uint8_t *p, size_t len, size_t *n_out, int64_t *mint_out,
+                     int64_t *maxt_out) {
+    hdr h;
+    int rc = hdr_parse(p, len, &h);
+    if (rc) return rc;
+    if (h.len == len) return AX_ECORRUPT; /* a chunk always has a body */
+    if (n_out) *n_out = h.n;
+    if (mint_out) *mint_out = h.mint;
+    if (maxt_out) *maxt_out = h.maxt;
+    return 0;
+}
+
+/* ---- encode ---- */
+
+/* Compress body[0..len) into z (cap zcap) if that is smaller. OUT: *out, *out_len: the
+ * the chosen representation; returns the flag to record. */
+static unsigned squeeze(codec_ctx *c, const uint8_t *body, size_t len, uint8_t *z, size_t zcap,
+                        const uint8_t **out, size_t *out_len) {
+    *out = body;
+    *out_len = len;
+    if (!c->use_zstd || len < CODEC__ZSTD_MIN) return 0;
+    size_t zl = ZSTD_compressCCtx(c->cc, z, zcap, body, len, c->level);
+    if (ZSTD_isError(zl) || zl >= len) return 0;
+    *out = z;
+    *out_len = zl;
+    return CODEC__F_ZSTD;
+}
+
+static int encode(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n) {
+    if (!dst || !ts || !v || n < 1 || n > CODEC_MAX_SAMPLES) return AX_EINVAL;
+    for (size_t i = 1; i < n; i++)
+        if (ts[i] <= ts[i - 1]) return AX_EINVAL;
+
+    size_t bmax = CODEC__BODY_MAX(n), zmax = ZSTD_compressBound(bmax);
+    /* scratch: [xor body | dec body | zstd out x2 | mantissas | exponents] */
+    size_t off_d = bmax, off_z1 = 2 * bmax, off_z2 = off_z1 + zmax, off_m = off_z2 + zmax;
+    off_m = (off_m + 7) & ~(size_t)7;
+    size_t off_k = off_m + 8 * n;
+    int rc = scratch(c, off_k + n);
+    if (rc) return rc;
+    uint8_t *bx = c->buf, *bd = c->buf + off_d;
+    int64_t *m = (int64_t *)(void *)(c->buf + off_m);
+    uint8_t *k = c->buf + off_k;
+
+    uint8_t h[CODEC__HDR_MAX], *hp = h + 1;
+    hp += ax_uvarint_put(hp, n);
+    hp += ax_uvarint_put(hp, ax_zigzag_enc(ts[0]));
+    hp += ax_uvarint_put(hp, (uint64_t)ts[n - 1] - (uint64_t)ts[0]);
+
+    codec__bw w = {bx, 0, 0};
+    codec__ts_encode(&w, ts, n);
+    size_t tslen = (size_t)(codec__bw_finish(&w) - bx);
+
+    const uint8_t *best = NULL;
+    size_t best_len = SIZE_MAX;
+    unsigned best_flags = 0;
+
+    /* Decimal when the values allow it (few exceptions), else XOR; no trying both under
+     * zstd: one compression per chunk is most of the encode cost, and trying both saves
+     * about 1% (docs/chunk-format.md). */
+    if (c->enc != CODEC__ENC_XOR) {
+        int e = 0;
+        size_t nexc = codec__dec_analyze(v, n, m, k, &e);
+        if (nexc <= n) {
+            memcpy(bd, bx, tslen);
+            size_t dlen = (size_t)(codec__dec_write(bd + tslen, v, n, m, k, nexc, e) - bd);
+            best_flags = CODEC__ENC_DEC |
+                         squeeze(c, bd, dlen, c->buf + off_z1, zmax, &best, &best_len);
+        }
+    }
+    if (!best) {
+        codec__bw wx = {bx + tslen, 0, 0};
+        codec__xor_encode(&wx, v, n);
+        size_t xlen = (size_t)(codec__bw_finish(&wx) - bx);
+        best_flags = CODEC__ENC_XOR | squeeze(c, bx, xlen, c->buf + off_z2, zmax, &best, &best_len);
+    }
+    h[0] = (uint8_t)(CODEC__VERSION << 4 | best_flags);
+    size_t hlen = (size_t)(hp - h);
+    rc = ax_buf_reserve(dst, hlen + best_len);
+    if (rc) return rc;
+    memcpy(dst->data + dst->len, h, hlen);
+    memcpy(dst->data + dst->len + hlen, best, best_len);
+    dst->len += hlen + best_len;
+    return 0;
+}
+
+int codec_chunk_encode(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n) {
+    if (c) return encode(c, dst, ts, v, n);
+    codec_ctx *tmp = codec_ctx_new();
+    if (!tmp) return AX_ENOMEM;
+    int rc = encode(tmp, dst, ts, v, n);
+    codec_ctx_free(tmp);
+    return rc;
+}
+
+/* ---- decode ---- */
+
+/* The bits after pos up to the next byte boundary must be zero. */
+static int padding_zero(const codec__br *r) {
+    unsigned used = (unsigned)(r->pos & 7);
+    if (!used) return 1;
+    return (r->b[r->pos >> 3] & (0xffu >> used)) == 0;
+}
+
+static int decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, double *v,
+                  size_t cap, size_t *n_out) {
+    hdr h;
+    int rc = hdr_parse(p, len, &h);
+    if (rc) return rc;
+    if (h.n > cap) return AX_ETOOBIG;
+    if (!ts || !v) return AX_EINVAL;
+    const uint8_t *body = p + h.len;
+    size_t blen = len - h.len;
+    if (blen == 0) return AX_ECORRUPT;
+
+    if (h.flags & CODEC__F_ZSTD) {
+        if (!c) return AX_EINVAL;
+        unsigned long long fcs = ZSTD_getFrameContentSize(body, blen);
+        if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == 0 ||
+            fcs > CODEC__BODY_MAX(h.n))
+            return AX_ECORRUPT;
+        rc = scratch(c, (size_t)fcs);
+        if (rc) return rc;
+        size_t got = ZSTD_decompressDCtx(c->dc, c->buf, (size_t)fcs, body, blen);
+        if (ZSTD_isError(got) || got != fcs) return AX_ECORRUPT;
+        body = c->buf;
+        blen = (size_t)fcs;
+    }
+
+    codec__br r = {body, blen, 0};
+    rc = codec__ts_decode(&r, h.mint, ts, h.n);
+    if (rc) return rc;
+    if (ts[h.n - 1] != h.maxt || !padding_zero(&r)) return AX_ECORRUPT;
+    size_t tslen = (r.pos + 7) >> 3;
+    if (tslen >= blen) return AX_ECORRUPT;
+
+    if ((h.flags & CODEC__ENC_MASK) == CODEC__ENC_XOR) {
+        codec__br rv = {body + tslen, blen - tslen, 0};
+        rc = codec__xor_decode(&rv, v, h.n);
+        if (rc) return rc;
+        if (((rv.pos + 7) >> 3) != rv.len || !padding_zero(&rv)) return AX_ECORRUPT;
+    } else {
+        rc = codec__dec_decode(body + tslen, blen - tslen, v, h.n);
+        if (rc) return rc;
+    }
+    *n_out = h.n;
+    return 0;
+}
+
+int codec_chunk_decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, double *v,
+                       size_t cap, size_t *n_out) {
+    if (c || !len || !p || (p[0] & CODEC__F_ZSTD) == 0) return decode(c, p, len, ts, v, cap, n_out);
+    codec_ctx *tmp = codec_ctx_new();
+    if (!tmp) return AX_ENOMEM;
+    int rc = decode(tmp, p, len, ts, v, cap, n_out);
+    codec_ctx_free(tmp);
+    return rc;
+}

@@ -1,0 +1,237 @@
+"""Shared helpers for auspex integration tests: start the real binary (and real peers)
+on free loopback ports with temp data folders, talk HTTP to them, stop them afterwards.
+
+Environment: AUSPEX_BIN (build/auspex), AUSPEX_BUILD (the build folder, for bench/rwtool).
+Every wait polls for a condition with a deadline; nothing sleeps blindly.
+"""
+import json
+import re
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.environ.get("AUSPEX_BUILD", os.path.join(ROOT, "build"))
+AUSPEX = os.environ.get("AUSPEX_BIN", os.path.join(BUILD, "auspex"))
+RWTOOL = os.path.join(BUILD, "bench", "rwtool")
+
+FAILURES = []
+PASSED = [0]
+
+
+def check(cond, what):
+    """Record an expectation (and print it) without stopping the test."""
+    if cond:
+        PASSED[0] += 1
+        print("  ok   " + what)
+    else:
+        FAILURES.append(what)
+        print("  FAIL " + what)
+    return cond
+
+
+def finish():
+    """Print the summary line ctest shows and exit non-zero on any failure."""
+    print("%d passed, %d failed" % (PASSED[0], len(FAILURES)))
+    sys.exit(1 if FAILURES else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(fn, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # connection refused while starting, etc.
+            last = e
+        time.sleep(interval)
+    raise TimeoutError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def http(method, url, body=None, headers=None, timeout=30):
+    """Returns (status, headers, body bytes); never raises on HTTP status codes."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+_NONFINITE = re.compile(r"(?<=[\[,])([+-]?)Inf(?=[,\]])")
+
+
+def parse_export_line(line):
+    """A VictoriaMetrics export line; like VM it writes NaN, +Inf, -Inf bare."""
+    return json.loads(_NONFINITE.sub(lambda m: ("-" if m.group(1) == "-" else "") + "Infinity", line))
+
+
+class Auspex:
+    """A running build/auspex on a free loopback port with its own data folder."""
+
+    def __init__(self, data=None, args=(), keep_data=False):
+        self.own_data = data is None
+        self.data = data or tempfile.mkdtemp(prefix="auspex-it-")
+        self.args = list(args)
+        self.keep_data = keep_data
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(tempfile.gettempdir(), "auspex-it-%d.log" % os.getpid())
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=30):
+        self.port = free_port()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [AUSPEX, "-storageDataPath=" + self.data, "-httpListenAddr=127.0.0.1:%d" % self.port]
+            + self.args, stdout=self.log, stderr=self.log)
+        wait_until(lambda: self.proc.poll() is not None or
+                   http("GET", self.url + "/-/ready", timeout=2)[0] == 200,
+                   timeout=timeout, what="auspex ready")
+        if self.proc.poll() is not None:
+            raise RuntimeError("auspex exited with %d; log %s" % (self.proc.returncode, self.log_path))
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def cleanup(self):
+        self.stop()
+        if self.own_data and not self.keep_data:
+            shutil.rmtree(self.data, ignore_errors=True)
+
+    def write(self, body, headers=None):
+        h = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+             "X-Prometheus-Remote-Write-Version": "0.1.0"}
+        if headers is not None:
+            h = headers
+        return http("POST", self.url + "/api/v1/write", body, h)
+
+    def export(self, match, start=None, end=None):
+        q = [("match[]", m) for m in ([match] if isinstance(match, str) else match)]
+        if start is not None:
+            q.append(("start", str(start)))
+        if end is not None:
+            q.append(("end", str(end)))
+        st, _, body = http("GET", self.url + "/api/v1/export?" + urllib.parse.urlencode(q))
+        if st != 200:
+            raise RuntimeError("export %s: %d %s" % (match, st, body[:300]))
+        return [parse_export_line(line) for line in body.decode().splitlines() if line.strip()]
+
+    def metrics(self):
+        st, _, body = http("GET", self.url + "/metrics")
+        out = {}
+        for line in body.decode().splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            k, _, v = line.rpartition(" ")
+            out[k] = float(v)
+        return out
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.cleanup()
+
+
+def rwtool(args, text=b""):
+    """Run bench/rwtool; returns its stdout bytes."""
+    p = subprocess.run([RWTOOL] + list(args), input=text, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, check=True)
+    return p.stdout
+
+
+def labels_key(metric):
+    return tuple(sorted(metric.items()))
+
+
+# ---- remote-write bodies built here, independent of the code under test ----
+
+def _varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(num, wt, payload):
+    key = _varint((num << 3) | wt)
+    if wt == 2:
+        return key + _varint(len(payload)) + payload
+    return key + payload
+
+
+def pb_write_request(series):
+    """series: list of (labels as list of (name, value) in wire order, [(ts_ms, value), ...]).
+    A value may be a float or raw 8 bytes (for exact NaN payloads). Returns protobuf bytes."""
+    import struct as _s
+    out = bytearray()
+    for labels, samples in series:
+        ts = bytearray()
+        for n, v in labels:
+            ts += _field(1, 2, _field(1, 2, n.encode()) + _field(2, 2, v.encode()))
+        for t, v in samples:
+            vb = v if isinstance(v, bytes) else _s.pack("<d", v)
+            ts += _field(2, 2, _field(1, 1, vb) + _field(2, 0, _varint(t)))
+        out += _field(1, 2, bytes(ts))
+    return bytes(out)
+
+
+def snappy_literal(data):
+    """A valid snappy block that stores data as literals (no compression)."""
+    out = bytearray(_varint(len(data)))
+    i = 0
+    while i < len(data):
+        chunk = data[i:i + 65536]
+        n = len(chunk) - 1
+        if n < 60:
+            out.append(n << 2)
+        elif n < 256:
+            out += bytes([60 << 2, n])
+        else:
+            out += bytes([61 << 2, n & 0xFF, n >> 8])
+        out += chunk
+        i += len(chunk)
+    return bytes(out)
+
+
+def rw_body(series):
+    return snappy_literal(pb_write_request(series))
