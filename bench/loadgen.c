@@ -36,6 +36,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <snappy-c.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1076,6 +1077,7 @@ static void dump(void) {
 
 int main(int argc, char **argv) {
     parse_args(argc, argv);
+    signal(SIGPIPE, SIG_IGN);   /* a server that closes early is a connection error, not death */
     double cpu0 = cpu_seconds();
     uint64_t t0 = ax_mono_ns();
 

@@ -271,9 +271,13 @@ int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max
             if (!rc)
                 rc = codec_chunk_decode(NULL, views[i].data, views[i].len, tmp.ts, tmp.v, tmp.cap,
                                         &got);
-            if (rc == AX_ECORRUPT)
-                fprintf(stderr, "auspex: series %llu: chunk at %lld does not decode\n",
+            if (rc == AX_ECORRUPT) {
+                /* one unreadable chunk: say so, serve the rest of the series */
+                fprintf(stderr, "auspex: series %llu: chunk at %lld does not decode; skipped\n",
                         (unsigned long long)sid, (long long)views[i].mint);
+                rc = 0;
+                got = 0;
+            }
             for (size_t k = 0; k < got && !rc; k++) {
                 if (tmp.ts[k] < mint || tmp.ts[k] > maxt) continue;
                 if (out->n && tmp.ts[k] <= out->ts[out->n - 1]) continue;

@@ -180,8 +180,8 @@ static int find_old(stor_txn *t, uint64_t sid, int64_t first, int64_t last, size
     if (!mrc && key_of(&k, sid)) {
         size_t cn;
         int64_t cmin, cmax;
-        rc = peek(sid, &k, &d, &cn, &cmin, &cmax);
-        if (!rc && (cmax >= first || reopen(cn, d.mv_size, n_new, max)))
+        if (peek(sid, &k, &d, &cn, &cmin, &cmax)) rc = old_push(w, &n, &k, &d, 0); /* drop */
+        else if (cmax >= first || reopen(cn, d.mv_size, n_new, max))
             rc = old_push(w, &n, &k, &d, cn);
     } else if (mrc && mrc != MDB_NOTFOUND) {
         rc = stor__fail(t, mrc);
@@ -195,7 +195,9 @@ static int find_old(stor_txn *t, uint64_t sid, int64_t first, int64_t last, size
             if (!key_of(&k, sid) || stor__chunk_key_ts(k.mv_data) > last) break;
             size_t cn;
             int64_t cmin, cmax;
-            if (!(rc = peek(sid, &k, &d, &cn, &cmin, &cmax))) rc = old_push(w, &n, &k, &d, cn);
+            /* an unreadable chunk in the way is dropped (n = 0), not allowed to stop writes */
+            if (peek(sid, &k, &d, &cn, &cmin, &cmax)) cn = 0;
+            rc = old_push(w, &n, &k, &d, cn);
         }
         if (!rc && mrc && mrc != MDB_NOTFOUND) rc = stor__fail(t, mrc);
     }
@@ -212,12 +214,18 @@ static int decode_old(stor__scratch *w, uint64_t sid, size_t n_old, size_t *n_ou
     if (rc) return rc;
     size_t at = 0;
     for (size_t i = 0; i < n_old; i++) {
+        if (w->old[i].n == 0) {
+            log_corrupt(sid, w->old[i].start, "is unreadable: dropped to keep writes going");
+            continue;
+        }
         size_t got = 0;
         rc = codec_chunk_decode(w->codec, w->old[i].data, w->old[i].len, w->old_ts + at,
                                 w->old_v + at, total - at, &got);
         if (rc || got != w->old[i].n || (at && w->old_ts[at] <= w->old_ts[at - 1])) {
-            log_corrupt(sid, w->old[i].start, rc ? "does not decode" : "disagrees with its header");
-            return AX_ECORRUPT;
+            log_corrupt(sid, w->old[i].start,
+                        rc ? "does not decode: dropped to keep writes going"
+                           : "disagrees with its header: dropped to keep writes going");
+            continue;
         }
         at += got;
     }

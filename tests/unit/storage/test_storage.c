@@ -950,7 +950,7 @@ static int poke_chunk(const char *path, uint64_t sid, int64_t start, const void 
     return rc;
 }
 
-TEST(test_storage_corrupt_chunk_is_ecorrupt) {
+TEST(test_storage_corrupt_chunk_read_error_write_drops) {
     tdir d;
     tdir_make(&d);
     stor_env *s = env_open(d.path, 0);
@@ -990,13 +990,29 @@ TEST(test_storage_corrupt_chunk_is_ecorrupt) {
         r2 = codec_chunk_decode(NULL, views[0].data, views[0].len, ts, v, 300, &got);
     CHECK_EQ_INT(AX_ECORRUPT, r2);
     stor_txn_abort(t);
-    /* writes over a corrupt chunk fail with AX_ECORRUPT and leave the rest alone */
+    /* a write over a corrupt chunk drops that chunk (it cannot be read anyway) and goes
+     * through: one bad chunk must not stop ingestion; the rest of the series is kept */
     int64_t nts = 150000;
     double nval = 1;
-    CHECK_EQ_INT(AX_ECORRUPT, write_samples(s, 1, &nts, &nval, 1, 100));
-    CHECK_EQ_INT(AX_ECORRUPT, write_samples(s, 2, &nts, &nval, 1, 100));
+    CHECK_EQ_INT(0, write_samples(s, 1, &nts, &nval, 1, 100));
+    CHECK_EQ_INT(0, write_samples(s, 2, &nts, &nval, 1, 100));
+    t = rbegin(s);
+    for (uint64_t sid = 1; sid <= 2; sid++) {
+        CHECK_EQ_INT(0, stor_chunks_range(t, sid, INT64_MIN, INT64_MAX, views, 4, &nv));
+        size_t total = 0;
+        bool has_new = false;
+        for (size_t i = 0; i < nv; i++) {
+            size_t k = 0;
+            CHECK_EQ_INT(0, codec_chunk_decode(NULL, views[i].data, views[i].len, ts, v, 300, &k));
+            total += k;
+            for (size_t j = 0; j < k; j++) has_new |= ts[j] == 150000 && v[j] == 1;
+        }
+        CHECK_EQ_INT(201, total); /* 100 before + 100 after the dropped chunk + the new one */
+        CHECK(has_new);
+    }
+    stor_txn_abort(t);
     nts = 500000;
-    CHECK_EQ_INT(0, write_samples(s, 2, &nts, &nval, 1, 100)); /* past it: fine */
+    CHECK_EQ_INT(0, write_samples(s, 2, &nts, &nval, 1, 100));
     /* and the series can still be deleted */
     t = wbegin(s);
     CHECK_EQ_INT(0, stor_series_delete(t, 1));
