@@ -94,7 +94,7 @@ int srv_http_new(uv_loop_t *loop, const srv_http_opts *o, srv_http **out);
  * routes match the path but none allows the method: 405 with an Allow header listing
  * their methods; no match: 404. `path` is copied, `ctx` borrowed. Register before
  * srv_http_listen(). Returns 0, AX_EINVAL (empty or unknown mask, path not starting with
- * '/', NULL fn) or AX_ENOMEM. */
+ * '/', NULL fn, or called after srv_http_listen) or AX_ENOMEM. */
 int srv_http_route(srv_http *s, unsigned methods, const char *path, bool prefix,
                    srv_handler_fn fn, void *ctx);
 
