@@ -55,7 +55,7 @@ static int varint_slow(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
 }
 
 /* Unsigned varint at *pp (< end); advances only on success. */
-static inline int varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+static inline __attribute__((always_inline)) int varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
     const uint8_t *p = *pp;
     if (p < end && p[0] < 0x80) {
         *out = p[0];
@@ -81,8 +81,8 @@ static int fail_varint(rw_dec *d, int vrc, const uint8_t *at, const char *msg) {
 
 /* Read one field tag at *pp. OUT: *field, *wt. Rejects field 0, field numbers over
  * 2^29-1 and wire types that are not 0, 1, 2, 5 (groups included). */
-static inline int tag_get(rw_dec *d, const uint8_t **pp, const uint8_t *end, const char *msg,
-                          uint32_t *field, int *wt) {
+static int tag_slow(rw_dec *d, const uint8_t **pp, const uint8_t *end, const char *msg,
+                    uint32_t *field, int *wt) {
     uint64_t t;
     const uint8_t *at = *pp;
     int vrc = varint(pp, end, &t);
@@ -102,6 +102,21 @@ static inline int tag_get(rw_dec *d, const uint8_t **pp, const uint8_t *end, con
     return 0;
 }
 
+/* Fast path: a one-byte tag (fields 1..15) with an accepted wire type. */
+#define WT_OK_MASK (1u << WT_VARINT | 1u << WT_I64 | 1u << WT_LEN | 1u << WT_I32)
+static inline __attribute__((always_inline)) int tag_get(rw_dec *d, const uint8_t **pp,
+                                                         const uint8_t *end, const char *msg,
+                                                         uint32_t *field, int *wt) {
+    const uint8_t *p = *pp;
+    if (p < end && p[0] < 0x80 && p[0] >= 8 && (WT_OK_MASK >> (p[0] & 7) & 1)) {
+        *field = p[0] >> 3;
+        *wt = p[0] & 7;
+        *pp = p + 1;
+        return 0;
+    }
+    return tag_slow(d, pp, end, msg, field, wt);
+}
+
 /* Read the length of a length-delimited field and check it against end.
  * `at` is the field's tag, for the message. OUT: *len. */
 static inline int len_get(rw_dec *d, const uint8_t **pp, const uint8_t *end, const uint8_t *at,
@@ -118,7 +133,7 @@ static inline int len_get(rw_dec *d, const uint8_t **pp, const uint8_t *end, con
 static int skip_value(rw_dec *d, const uint8_t **pp, const uint8_t *end, const uint8_t *at,
                       const char *msg, int wt) {
     uint64_t v;
-    size_t n;
+    size_t n = 0;
     int vrc, rc;
     switch (wt) {
     case WT_VARINT:
@@ -161,7 +176,7 @@ static int count_series(rw_dec *d, const uint8_t *p, const uint8_t *end, const u
         const uint8_t *at = p;
         uint32_t f;
         int wt, rc;
-        size_t n;
+        size_t n = 0;
         if ((rc = tag_get(d, &p, end, "TimeSeries", &f, &wt))) return rc;
         if (f == 1 || f == 2) {
             if (wt != WT_LEN) return wrong_type(d, at, "TimeSeries", f, wt, WT_LEN);
@@ -186,7 +201,7 @@ static int count_request(rw_dec *d, const uint8_t *p, const uint8_t *end, rw_cou
         const uint8_t *at = p;
         uint32_t f;
         int wt, rc;
-        size_t n;
+        size_t n = 0;
         if ((rc = tag_get(d, &p, end, "WriteRequest", &f, &wt))) return rc;
         if (f == 1) {
             if (wt != WT_LEN) return wrong_type(d, at, "WriteRequest", f, wt, WT_LEN);
@@ -204,13 +219,25 @@ static int count_request(rw_dec *d, const uint8_t *p, const uint8_t *end, rw_cou
 /* ---- pass 2: fill ---- */
 
 static int parse_label(rw_dec *d, const uint8_t *p, const uint8_t *end, size_t idx, ax_label *l) {
+    /* fast path: name then value, both shorter than 128 bytes, nothing else (what every
+     * Prometheus-compatible sender writes for a label with non-empty name and value) */
+    if (end - p >= 4 && p[0] == 0x0a && p[1] < 0x80 && p[1] <= end - p - 4) {
+        const uint8_t *q = p + 2 + p[1];
+        if (q[0] == 0x12 && q[1] < 0x80 && q[1] == end - q - 2) {
+            l->name = (const char *)p + 2;
+            l->name_len = p[1];
+            l->value = (const char *)q + 2;
+            l->value_len = q[1];
+            return 0;
+        }
+    }
     l->name = l->value = "";
     l->name_len = l->value_len = 0;
     while (p < end) {
         const uint8_t *at = p;
         uint32_t f;
         int wt, rc;
-        size_t n;
+        size_t n = 0;
         if ((rc = tag_get(d, &p, end, "Label", &f, &wt))) return rc;
         if (f == 1 || f == 2) {
             if (wt != WT_LEN) return wrong_type(d, at, "Label", f, wt, WT_LEN);
@@ -271,7 +298,7 @@ static int fill_request(rw_dec *d, const uint8_t *p, const uint8_t *end, eng_ts 
         const uint8_t *at = p;
         uint32_t f;
         int wt, rc;
-        size_t n;
+        size_t n = 0;
         if ((rc = tag_get(d, &p, end, "WriteRequest", &f, &wt))) return rc;
         if (f != 1) {
             if ((rc = skip_value(d, &p, end, at, "WriteRequest", wt))) return rc;
@@ -282,7 +309,7 @@ static int fill_request(rw_dec *d, const uint8_t *p, const uint8_t *end, eng_ts 
         size_t l0 = nl, s0 = ns; /* this series' first label and sample */
         while (p < tend) {
             const uint8_t *fat = p;
-            size_t m;
+            size_t m = 0;
             if ((rc = tag_get(d, &p, tend, "TimeSeries", &f, &wt))) return rc;
             if (f == 1) {
                 if ((rc = len_get(d, &p, tend, fat, "Label", &m))) return rc;
