@@ -129,7 +129,11 @@ class Server:
         p.send_signal(signal.SIGTERM)
         deadline = time.time() + timeout
         while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            try:
+                pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            except ChildProcessError:   # already reaped (e.g. by Popen.poll after a crash)
+                p.poll()
+                return
             if pid:
                 p.returncode = os.waitstatus_to_exitcode(status)
                 self.rusage = ru
@@ -240,6 +244,9 @@ def bench_one(name, argv_fn, flush_route, loadgen, args, workdir):
         srv.stop()
         row["stop_s"] = time.time() - t
         ru = srv.rusage
+        if ru is None:
+            raise RuntimeError("%s was gone before the stop (exit %s); log tail:\n%s"
+                               % (name, srv.proc.returncode, srv.log_tail()))
         row["rss"] = max(hwm, ru.ru_maxrss / 1024.0)
         if not has_flush:
             row["cpu"] = ru.ru_utime + ru.ru_stime
@@ -254,7 +261,7 @@ def bench_one(name, argv_fn, flush_route, loadgen, args, workdir):
                                 % (found, nseries, expected, res["series_per_host"]))
         row["bps"] = row["disk"] / res["samples"] if res["samples"] else 0
         row["ok"] = res["exit"] == 0 and found == expected
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:
         log("%s: %s" % (name, e))
         row["notes"].append(str(e).splitlines()[0])
     finally:
@@ -336,6 +343,8 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.hosts, args.duration = 3, "2h"
+    args.auspex_bin = os.path.abspath(args.auspex_bin)   # servers run with cwd = the work dir
+    args.vm_bin = os.path.abspath(args.vm_bin)
 
     signal.signal(signal.SIGTERM, on_sigterm)
     loadgen = build(args.build_dir)

@@ -487,24 +487,29 @@ static int do_flush(eng *e) {
     int rot_rc = request_rotation(e, &seg);
     if (rot_rc) seg = 0;
 
+    /* Take the dirty list and copy it out under the lock: once a series' dirty flag is
+     * cleared, the writer may put it on the next list, rewriting its dirty_next. */
     pthread_mutex_lock(&e->dirty_mu);
-    eng_series *list = e->dirty;
-    e->dirty = NULL;
-    size_t nv = 0;
-    for (eng_series *s = list; s; s = s->dirty_next) {
-        s->dirty = false;
-        nv++;
+    size_t nv = 0, cap = 1024;
+    eng_series **v = malloc(cap * sizeof *v);
+    for (eng_series *s = e->dirty; s && v; s = s->dirty_next) {
+        if (nv == cap) {
+            eng_series **nb = realloc(v, cap * 2 * sizeof *v);
+            if (!nb) { free(v); v = NULL; break; }
+            v = nb;
+            cap *= 2;
+        }
+        v[nv++] = s;
+    }
+    if (v) {
+        for (size_t i = 0; i < nv; i++) v[i]->dirty = false;
+        e->dirty = NULL;
     }
     pthread_mutex_unlock(&e->dirty_mu);
-
-    eng_series **v = malloc((nv ? nv : 1) * sizeof *v);
     if (!v) {
-        for (eng_series *s = list, *nx; s; s = nx) { nx = s->dirty_next; eng__mark_dirty(e, s); }
         pthread_mutex_unlock(&e->flush_mu);
-        return AX_ENOMEM;
+        return AX_ENOMEM; /* the list stays in place for the next try */
     }
-    size_t k = 0;
-    for (eng_series *s = list; s; s = s->dirty_next) v[k++] = s;
     qsort(v, nv, sizeof *v, sid_cmp);
 
     int rc = 0;

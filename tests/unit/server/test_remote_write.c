@@ -689,3 +689,46 @@ TEST(test_rw_encode_respects_buffer_ceiling) {
     CHECK_EQ_INT(0, b.len);
     ax_buf_free(&b);
 }
+
+TEST(test_rw_label_bodies_table) {
+    struct { const char *body; size_t len; int rc; const char *name, *value; } cases[] = {
+        {"\x0a\x01n\x12\x01v", 6, 0, "n", "v"},          /* the usual shape */
+        {"\x0a\x00\x12\x00", 4, 0, "", ""},              /* explicit empty strings */
+        {"", 0, 0, "", ""},                              /* all fields absent */
+        {"\x12\x01v\x0a\x01n", 6, 0, "n", "v"},          /* value first */
+        {"\x0a\x01n\x12\x01v\x18\x01", 8, 0, "n", "v"},  /* trailing unknown field */
+        {"\x0a\x01n\x12\x01v\x12\x01w", 9, 0, "n", "w"}, /* repeated: last wins */
+        {"\x0a\x01n\x0a\x01m", 6, 0, "m", ""},
+        {"\x0a\x01n", 3, 0, "n", ""},
+        {"\x0a\x01n\x12", 4, AX_EINVAL, NULL, NULL},
+        {"\x0a\x01n\x12\x02v", 6, AX_EINVAL, NULL, NULL},
+        {"\x0a\x05n\x12\x01v", 6, AX_EINVAL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ax_buf lab, ts, req;
+        ax_buf_init(&lab, 1024);
+        ax_buf_init(&ts, 1024);
+        ax_buf_init(&req, 1024);
+        ax_buf_append(&lab, cases[i].body, cases[i].len);
+        rw_pb_msg(&ts, 1, &lab);
+        rw_pb_msg(&req, 1, &ts);
+        ax_arena a;
+        ax_arena_init(&a, 1 << 20);
+        eng_ts *out;
+        size_t n = 0, ns = 0;
+        ax_err e = {0};
+        int rc = rw_decode_raw_copy(req.data, req.len, &a, &out, &n, &ns, &e);
+        if (rc != cases[i].rc) FAILF("case %zu: rc %d, want %d (%s)", i, rc, cases[i].rc, e.msg);
+        if (!rc && !cases[i].rc) {
+            if (n != 1 || out[0].n_labels != 1) FAILF("case %zu: want one label", i);
+            else if (!rw_span_eq(out[0].labels[0].name, out[0].labels[0].name_len, cases[i].name) ||
+                     !rw_span_eq(out[0].labels[0].value, out[0].labels[0].value_len, cases[i].value))
+                FAILF("case %zu: got %.*s=%.*s", i, (int)out[0].labels[0].name_len,
+                      out[0].labels[0].name, (int)out[0].labels[0].value_len, out[0].labels[0].value);
+        }
+        ax_arena_clear(&a);
+        ax_buf_free(&lab);
+        ax_buf_free(&ts);
+        ax_buf_free(&req);
+    }
+}
