@@ -32,8 +32,11 @@
 
 #define DEFAULT_HEAD_MAX (4u << 20)
 #define DEFAULT_FLUSH_MS 60000
+#ifndef DEFAULT_CHUNK_MAX
 #define DEFAULT_CHUNK_MAX 2048
+#endif
 #define DEFAULT_WAL_MAX (256ull << 20)
+#define FLUSH_SLICE 1024 /* series per LMDB txn in a flush */
 
 /* ---- head ---- */
 
@@ -533,17 +536,22 @@ static int do_flush(eng *e) {
     int64_t *ts_scr = NULL;
     double *v_scr = NULL;
     size_t scr_cap = 0;
-    for (int attempt = 0; attempt < 8 && !rc; attempt++) {
-        rc = flush_txn(e, v, nv, seg, &ts_scr, &v_scr, &scr_cap);
-        if (rc != AX_EAGAIN) break;
-        if (attempt < 7) rc = 0; /* map grown: redo the whole txn */
-    }
-    free(ts_scr);
-    free(v_scr);
-
-    if (!rc) {
+    /* Commit in slices of FLUSH_SLICE series: LMDB copies every page a txn touches and
+     * keeps those copies (and frees the originals) per txn, so small txns bound both the
+     * memory of a flush and the free pages it leaves in the file. A crash between slices
+     * is harmless: wal_flushed moves only with the last slice, so recovery replays the
+     * WAL, and stor_samples_write merges the replayed samples over what is stored. */
+    size_t done = 0;
+    while (!rc && done < nv) {
+        size_t k = nv - done < FLUSH_SLICE ? nv - done : FLUSH_SLICE;
+        bool last = done + k == nv;
+        for (int attempt = 0; attempt < 8; attempt++) {
+            rc = flush_txn(e, v + done, k, last ? seg : 0, &ts_scr, &v_scr, &scr_cap);
+            if (rc != AX_EAGAIN) break; /* AX_EAGAIN: map grown, redo the slice */
+        }
+        if (rc) break;
         uint64_t freed = 0;
-        for (size_t i = 0; i < nv; i++) {
+        for (size_t i = done; i < done + k; i++) {
             eng_series *s = v[i];
             pthread_mutex_t *mu = eng__stripe(e, s->sid);
             pthread_mutex_lock(mu);
@@ -556,13 +564,23 @@ static int do_flush(eng *e) {
             s->persisted = true;
         }
         atomic_fetch_sub(&e->head_samples, freed);
+        done += k;
+    }
+    /* nothing dirty, yet the WAL rotated: record that its old segments hold nothing new */
+    if (!rc && nv == 0 && seg) rc = flush_txn(e, v, 0, seg, &ts_scr, &v_scr, &scr_cap);
+    free(ts_scr);
+    free(v_scr);
+
+    if (!rc) {
         if (seg) eng__wal_remove_upto(&e->wal, seg);
         atomic_fetch_add(&e->st_flushes, 1);
-    } else {
-        fprintf(stderr, "auspex: flush of %zu series failed: %s; will retry\n", nv,
-                ax_strerror(rc));
+        stor_env_drop_cache(e->stor); /* the chunks just read need not stay in our RSS */
+    }
+    if (rc) {
+        fprintf(stderr, "auspex: flush of %zu series failed after %zu: %s; will retry\n", nv,
+                done, ax_strerror(rc));
         atomic_fetch_add(&e->st_flush_errors, 1);
-        for (size_t i = 0; i < nv; i++) eng__mark_dirty(e, v[i]);
+        for (size_t i = done; i < nv; i++) eng__mark_dirty(e, v[i]);
     }
     free(v);
     atomic_fetch_add(&e->st_flush_ns, ax_mono_ns() - t0);

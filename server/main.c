@@ -10,6 +10,7 @@
 #include "server/app.h"
 #include "server/http.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,12 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    /* Memory: a few malloc arenas instead of one per worker thread, big buffers (decoded
+     * bodies, head buffers) from mmap so that freeing them returns them to the system,
+     * and trimming at 1 MB: RSS follows what is in use, not the peak of each thread. */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     srv_http_global_init();
     uv_loop_t *loop = uv_default_loop();
 

@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #define DEFAULT_MAP_SIZE (1ull << 30)
@@ -180,7 +182,8 @@ int stor_env_open(const stor_opts *o, stor_env **out, ax_err *e) {
         rc = ax_err_set(e, stor__err(mrc), "lmdb setup: %s", mdb_strerror(mrc));
         goto fail;
     }
-    unsigned flags = MDB_NOTLS | (o->nosync ? MDB_NOSYNC : 0);
+    /* NORDAHEAD: reads touch single chunks; readahead would only fill memory */
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (o->nosync ? MDB_NOSYNC : 0);
     if ((mrc = mdb_env_open(s->env, o->path, flags, 0644))) {
         rc = ax_err_set(e, stor__err(mrc), "lmdb open %s: %s", o->path, mdb_strerror(mrc));
         goto fail;
@@ -352,6 +355,43 @@ static int free_pages(MDB_txn *txn, uint64_t *out) {
     if (mrc != MDB_NOTFOUND) return stor__err(mrc);
     *out = n;
     return 0;
+}
+
+/* Where is data.mdb mapped? LMDB does not say (mdb_env_info's me_mapaddr is only set with
+ * MDB_FIXEDMAP), so find the mapping of the file's device and inode in /proc/self/maps. */
+static bool find_map(stor_env *s, uintptr_t *lo, uintptr_t *hi) {
+    int fd = -1;
+    struct stat st;
+    if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st)) return false;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return false;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long long a, b, off, ino;
+        unsigned maj, min;
+        char perms[8];
+        if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &a, &b, perms, &off, &maj, &min,
+                   &ino) != 7)
+            continue;
+        if (ino == (unsigned long long)st.st_ino && makedev(maj, min) == st.st_dev) {
+            *lo = (uintptr_t)a;
+            *hi = (uintptr_t)b;
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+void stor_env_drop_cache(stor_env *s) {
+    if (!s) return;
+    pthread_rwlock_rdlock(&s->lock); /* no map resize meanwhile */
+    uintptr_t lo, hi;
+    if (find_map(s, &lo, &hi))
+        /* a shared file mapping: the pages stay in the page cache and fault back in */
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    pthread_rwlock_unlock(&s->lock);
 }
 
 int stor_env_stats(stor_env *s, stor_stats *out) {

@@ -50,6 +50,11 @@ typedef struct stor_stats {
 /* Fill *out (opens a short read txn). Returns 0, AX_EIO, AX_ENOMEM. */
 int stor_env_stats(stor_env *s, stor_stats *out);
 
+/* Give the pages of the map that this process has touched back to the page cache
+ * (madvise MADV_DONTNEED on the shared file mapping): they stop counting in our RSS and
+ * fault back in when read. Safe while read txns run. Accepts NULL. */
+void stor_env_drop_cache(stor_env *s);
+
 enum { STOR_TXN_READ = 0, STOR_TXN_WRITE = 1 };
 /* Begin a txn. OUT: *out. Returns 0, AX_EIO, AX_EAGAIN (map grown: retry). */
 int stor_txn_begin(stor_env *s, int kind, stor_txn **out);
@@ -122,7 +127,9 @@ int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
  * Returns 0, AX_EINVAL (n == 0, max_per_chunk == 0, ts not increasing, read txn),
  * AX_ECORRUPT (a chunk to merge does not decode: logged with sid and start; nothing is
  * written for sid), AX_EAGAIN (map grown: redo the txn), AX_ENOMEM, AX_EIO. */
+#ifndef STOR_CHUNK_INLINE_BYTES
 #define STOR_CHUNK_INLINE_BYTES 1900
+#endif
 int stor_samples_write(stor_txn *t, uint64_t sid, const int64_t *ts, const double *v, size_t n,
                        size_t max_per_chunk);
 

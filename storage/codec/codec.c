@@ -20,7 +20,8 @@ struct codec_ctx {
     ZSTD_DCtx *dc;
     uint8_t *buf;   /* scratch, see scratch() */
     size_t cap;
-    int enc;        /* CODEC__AUTO, CODEC__ENC_XOR or CODEC__ENC_DEC */
+    int enc;        /* CODEC__AUTO (= encoding 2), CODEC__AUTO_V1 or a CODEC__ENC_* */
+    int vkind;      /* encoding 2's value stream: CODEC__AUTO or a CODEC__V_* */
     int level;      /* zstd level */
     int use_zstd;
 };
@@ -37,7 +38,8 @@ codec_ctx *codec_ctx_new(void) {
     /* single-shot decompression writes into our flat buffer; still refuse huge windows */
     ZSTD_DCtx_setParameter(c->dc, ZSTD_d_windowLogMax, 23);
     c->enc = CODEC__AUTO;
-    c->level = 1;
+    c->vkind = CODEC__AUTO;
+    c->level = CODEC__LEVEL;
     c->use_zstd = 1;
     return c;
 }
@@ -55,6 +57,8 @@ void codec__ctx_tune(codec_ctx *c, int enc, int zstd_level, int use_zstd) {
     c->level = zstd_level;
     c->use_zstd = use_zstd;
 }
+
+void codec__ctx_values(codec_ctx *c, int vkind) { c->vkind = vkind; }
 
 static int scratch(codec_ctx *c, size_t need) {
     if (need <= c->cap) return 0;
@@ -83,7 +87,9 @@ static int hdr_parse(const uint8_t *p, size_t len, hdr *h) {
     if (!p || len < 1 || (p[0] >> 4) != CODEC__VERSION) return AX_ECORRUPT;
     h->flags = p[0] & 0x0f;
     if (h->flags & ~(unsigned)(CODEC__ENC_MASK | CODEC__F_ZSTD)) return AX_ECORRUPT;
-    if ((h->flags & CODEC__ENC_MASK) > CODEC__ENC_DEC) return AX_ECORRUPT;
+    unsigned enc = h->flags & CODEC__ENC_MASK;
+    if (enc > CODEC__ENC_SPLIT) return AX_ECORRUPT;
+    if (enc == CODEC__ENC_SPLIT && (h->flags & CODEC__F_ZSTD)) return AX_ECORRUPT;
     q++;
     if (ax_uvarint_get(&q, end, &n) || n < 1 || n > CODEC_MAX_SAMPLES) return AX_ECORRUPT;
     if (ax_uvarint_get(&q, end, &zmint) || ax_uvarint_get(&q, end, &span)) return AX_ECORRUPT;
@@ -126,26 +132,94 @@ static unsigned squeeze(codec_ctx *c, const uint8_t *body, size_t len, uint8_t *
     return CODEC__F_ZSTD;
 }
 
+/* Encoding 2: header, then a timestamp section and a value section, each compressed on its
+ * own (zstd sees homogeneous bytes: the literal statistics of jitter bytes and of mantissa
+ * bytes differ) and kept raw when that is smaller. Decimal values are written both as
+ * varints and as byte planes, and the smaller section wins. */
+static int encode_split(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v,
+                        size_t n, const uint8_t *h, size_t hlen) {
+    size_t bmax = CODEC__BODY_MAX(n), zmax = ZSTD_compressBound(bmax);
+    /* scratch: [ts raw | vals raw A | vals raw B | zstd ts | zstd A | zstd B | m | k] */
+    size_t off_za = 3 * bmax, off_m = (off_za + 3 * zmax + 7) & ~(size_t)7;
+    size_t off_k = off_m + 8 * n;
+    int rc = scratch(c, off_k + n);
+    if (rc) return rc;
+    uint8_t *bt = c->buf, *ba = c->buf + bmax, *bb = c->buf + 2 * bmax;
+    uint8_t *zt = c->buf + off_za, *za = zt + zmax, *zb = za + zmax;
+    int64_t *m = (int64_t *)(void *)(c->buf + off_m);
+    uint8_t *k = c->buf + off_k;
+
+    const uint8_t *ts_out, *v_out = NULL;
+    size_t ts_len, v_len = SIZE_MAX;
+    unsigned ts_tag = CODEC__TS_GRID, v_tag = 0;
+    size_t tlen = (size_t)(codec__grid_write(bt, ts, n) - bt);
+    if (squeeze(c, bt, tlen, zt, zmax, &ts_out, &ts_len)) ts_tag |= CODEC__SEC_ZSTD;
+
+    int e = 0;
+    size_t nexc = c->vkind == CODEC__V_XOR ? n + 1 : codec__dec_analyze(v, n, m, k, &e);
+    if (nexc <= n) {
+        if (c->vkind != CODEC__V_PLANES) {
+            size_t la = (size_t)(codec__dec_write(ba, v, n, m, k, nexc, e) - ba);
+            v_tag = CODEC__V_DEC | (squeeze(c, ba, la, za, zmax, &v_out, &v_len) ? CODEC__SEC_ZSTD : 0);
+        }
+        if (c->vkind != CODEC__V_DEC) {
+            const uint8_t *o;
+            size_t lb = (size_t)(codec__dec_write_planes(bb, v, n, m, k, nexc, e) - bb), ol;
+            unsigned z = squeeze(c, bb, lb, zb, zmax, &o, &ol) ? CODEC__SEC_ZSTD : 0;
+            if (ol < v_len) { v_out = o; v_len = ol; v_tag = CODEC__V_PLANES | z; }
+        }
+    } else {
+        codec__bw w = {ba, 0, 0};
+        codec__xor_encode(&w, v, n);
+        size_t la = (size_t)(codec__bw_finish(&w) - ba);
+        v_tag = CODEC__V_XOR | (squeeze(c, ba, la, za, zmax, &v_out, &v_len) ? CODEC__SEC_ZSTD : 0);
+    }
+
+    uint8_t sh[2][1 + 10];
+    size_t shl[2];
+    sh[0][0] = (uint8_t)ts_tag;
+    shl[0] = 1 + ax_uvarint_put(sh[0] + 1, ts_len);
+    sh[1][0] = (uint8_t)v_tag;
+    shl[1] = 1 + ax_uvarint_put(sh[1] + 1, v_len);
+    size_t total = hlen + shl[0] + ts_len + shl[1] + v_len;
+    rc = ax_buf_reserve(dst, total);
+    if (rc) return rc;
+    uint8_t *o = dst->data + dst->len;
+    memcpy(o, h, hlen); o += hlen;
+    memcpy(o, sh[0], shl[0]); o += shl[0];
+    memcpy(o, ts_out, ts_len); o += ts_len;
+    memcpy(o, sh[1], shl[1]); o += shl[1];
+    memcpy(o, v_out, v_len);
+    dst->len += total;
+    return 0;
+}
+
 static int encode(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n) {
     if (!dst || !ts || !v || n < 1 || n > CODEC_MAX_SAMPLES) return AX_EINVAL;
     for (size_t i = 1; i < n; i++)
         if (ts[i] <= ts[i - 1]) return AX_EINVAL;
-
-    size_t bmax = CODEC__BODY_MAX(n), zmax = ZSTD_compressBound(bmax);
-    /* scratch: [xor body | dec body | zstd out x2 | mantissas | exponents] */
-    size_t off_d = bmax, off_z1 = 2 * bmax, off_z2 = off_z1 + zmax, off_m = off_z2 + zmax;
-    off_m = (off_m + 7) & ~(size_t)7;
-    size_t off_k = off_m + 8 * n;
-    int rc = scratch(c, off_k + n);
-    if (rc) return rc;
-    uint8_t *bx = c->buf, *bd = c->buf + off_d;
-    int64_t *m = (int64_t *)(void *)(c->buf + off_m);
-    uint8_t *k = c->buf + off_k;
+    int rc;
 
     uint8_t h[CODEC__HDR_MAX], *hp = h + 1;
     hp += ax_uvarint_put(hp, n);
     hp += ax_uvarint_put(hp, ax_zigzag_enc(ts[0]));
     hp += ax_uvarint_put(hp, (uint64_t)ts[n - 1] - (uint64_t)ts[0]);
+    if (c->enc == CODEC__AUTO || c->enc == CODEC__ENC_SPLIT) {
+        h[0] = (uint8_t)(CODEC__VERSION << 4 | CODEC__ENC_SPLIT);
+        return encode_split(c, dst, ts, v, n, h, (size_t)(hp - h));
+    }
+
+    /* encodings 0 and 1: one body, one zstd frame */
+    size_t bmax = CODEC__BODY_MAX(n), zmax = ZSTD_compressBound(bmax);
+    /* scratch: [xor body | dec body | zstd out x2 | mantissas | exponents] */
+    size_t off_d = bmax, off_z1 = 2 * bmax, off_z2 = off_z1 + zmax, off_m = off_z2 + zmax;
+    off_m = (off_m + 7) & ~(size_t)7;
+    size_t off_k = off_m + 8 * n;
+    rc = scratch(c, off_k + n);
+    if (rc) return rc;
+    uint8_t *bx = c->buf, *bd = c->buf + off_d;
+    int64_t *m = (int64_t *)(void *)(c->buf + off_m);
+    uint8_t *k = c->buf + off_k;
 
     codec__bw w = {bx, 0, 0};
     codec__ts_encode(&w, ts, n);
@@ -202,6 +276,59 @@ static int padding_zero(const codec__br *r) {
     return (r->b[r->pos >> 3] & (0xffu >> used)) == 0;
 }
 
+/* One section of encoding 2 at *pp: its kind and raw payload (decompressed into c->buf if
+ * zstd'd, so valid until the next call). */
+static int section(codec_ctx *c, const uint8_t **pp, const uint8_t *end, size_t n,
+                   unsigned *kind, const uint8_t **out, size_t *out_len) {
+    const uint8_t *p = *pp;
+    uint64_t len;
+    if (p >= end) return AX_ECORRUPT;
+    unsigned tag = *p++;
+    if (ax_uvarint_get(&p, end, &len) || len == 0 || len > (uint64_t)(end - p)) return AX_ECORRUPT;
+    *kind = tag & ~(unsigned)CODEC__SEC_ZSTD;
+    *pp = p + len;
+    if (!(tag & CODEC__SEC_ZSTD)) {
+        *out = p;
+        *out_len = (size_t)len;
+        return 0;
+    }
+    unsigned long long fcs = ZSTD_getFrameContentSize(p, (size_t)len);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == 0 ||
+        fcs > CODEC__BODY_MAX(n))
+        return AX_ECORRUPT;
+    int rc = scratch(c, (size_t)fcs);
+    if (rc) return rc;
+    size_t got = ZSTD_decompressDCtx(c->dc, c->buf, (size_t)fcs, p, (size_t)len);
+    if (ZSTD_isError(got) || got != fcs) return AX_ECORRUPT;
+    *out = c->buf;
+    *out_len = (size_t)fcs;
+    return 0;
+}
+
+static int decode_split(codec_ctx *c, const hdr *h, const uint8_t *body, size_t blen,
+                        int64_t *ts, double *v) {
+    const uint8_t *p = body, *end = body + blen, *raw;
+    size_t rlen;
+    unsigned kind;
+    int rc = section(c, &p, end, h->n, &kind, &raw, &rlen);
+    if (rc) return rc;
+    if (kind != CODEC__TS_GRID) return AX_ECORRUPT;
+    rc = codec__grid_decode(raw, rlen, h->mint, ts, h->n);
+    if (rc) return rc;
+    if (ts[h->n - 1] != h->maxt) return AX_ECORRUPT;
+    rc = section(c, &p, end, h->n, &kind, &raw, &rlen);
+    if (rc) return rc;
+    if (p != end) return AX_ECORRUPT;
+    if (kind == CODEC__V_DEC) return codec__dec_decode(raw, rlen, v, h->n);
+    if (kind == CODEC__V_PLANES) return codec__dec_decode_planes(raw, rlen, v, h->n);
+    if (kind != CODEC__V_XOR) return AX_ECORRUPT;
+    codec__br rv = {raw, rlen, 0};
+    rc = codec__xor_decode(&rv, v, h->n);
+    if (rc) return rc;
+    if (((rv.pos + 7) >> 3) != rv.len || !padding_zero(&rv)) return AX_ECORRUPT;
+    return 0;
+}
+
 static int decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, double *v,
                   size_t cap, size_t *n_out) {
     hdr h;
@@ -212,6 +339,12 @@ static int decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, doubl
     const uint8_t *body = p + h.len;
     size_t blen = len - h.len;
     if (blen == 0) return AX_ECORRUPT;
+    if ((h.flags & CODEC__ENC_MASK) == CODEC__ENC_SPLIT) {
+        if (!c) return AX_EINVAL;
+        rc = decode_split(c, &h, body, blen, ts, v);
+        if (!rc) *n_out = h.n;
+        return rc;
+    }
 
     if (h.flags & CODEC__F_ZSTD) {
         if (!c) return AX_EINVAL;
@@ -249,7 +382,9 @@ static int decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, doubl
 
 int codec_chunk_decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, double *v,
                        size_t cap, size_t *n_out) {
-    if (c || !len || !p || (p[0] & CODEC__F_ZSTD) == 0) return decode(c, p, len, ts, v, cap, n_out);
+    if (c || !len || !p ||
+        ((p[0] & CODEC__F_ZSTD) == 0 && (p[0] & CODEC__ENC_MASK) != CODEC__ENC_SPLIT))
+        return decode(c, p, len, ts, v, cap, n_out);
     codec_ctx *tmp = codec_ctx_new();
     if (!tmp) return AX_ENOMEM;
     int rc = decode(tmp, p, len, ts, v, cap, n_out);

@@ -15,8 +15,17 @@
 #define CODEC__VERSION 1
 #define CODEC__ENC_XOR 0       /* values: Gorilla XOR bitstream */
 #define CODEC__ENC_DEC 1       /* values: decimal mantissa/exponent, delta or delta-of-delta */
+#define CODEC__ENC_SPLIT 2     /* byte-aligned sections, each zstd'd on its own (the default) */
 #define CODEC__ENC_MASK 0x03
-#define CODEC__F_ZSTD 0x08     /* body is one zstd frame */
+#define CODEC__F_ZSTD 0x08     /* body is one zstd frame (encodings 0 and 1 only) */
+
+/* Encoding 2: body = section(timestamps) section(values), section = tag:u8 len:uvarint
+ * payload[len]; tag bit 7 = payload is one zstd frame, bits 0-6 = the stream kind. */
+#define CODEC__SEC_ZSTD 0x80
+#define CODEC__TS_GRID 0       /* timestamps: grid residual varints (grid.c) */
+#define CODEC__V_XOR 0         /* values: the Gorilla XOR bitstream */
+#define CODEC__V_DEC 1         /* values: the decimal varint stream */
+#define CODEC__V_PLANES 2      /* values: decimal residuals as byte planes */
 
 /* Upper bound of an uncompressed body for n samples: timestamps <= 69 bits, XOR values
  * <= 77 bits, decimal values <= 11 (exception) or 10 (varint) bytes per sample. */
@@ -28,9 +37,16 @@
  * several microseconds per call, and never pays off that small. */
 #define CODEC__ZSTD_MIN 48
 
-/* Encoder choices; the defaults (auto, level 1, zstd on) are what codec_chunk_encode uses. */
+/* Encoder choices; the defaults (auto = encoding 2 with the smaller value stream, level 3,
+ * zstd on) are what codec_chunk_encode uses. enc may force CODEC__ENC_XOR, _DEC, _SPLIT or
+ * CODEC__AUTO_V1. */
 #define CODEC__AUTO (-1)
+#define CODEC__AUTO_V1 (-2)    /* encodings 0/1 by the old rule (decimal if it fits), for comparison */
+#define CODEC__LEVEL 3
 void codec__ctx_tune(codec_ctx *c, int enc, int zstd_level, int use_zstd);
+/* Encoding 2's value stream: CODEC__AUTO (smallest of decimal varints and planes, XOR when
+ * decimal does not fit) or one CODEC__V_* forced (XOR when decimal cannot be used). */
+void codec__ctx_values(codec_ctx *c, int vkind);
 
 /* ---- bit writer: MSB first into a buffer the caller sized with CODEC__BODY_MAX ---- */
 typedef struct codec__bw {
@@ -119,5 +135,16 @@ uint8_t *codec__dec_write(uint8_t *p, const double *v, size_t n, const int64_t *
                           const uint8_t *exc, size_t nexc, int exp);
 /* Decode the decimal stream p[0..len) (must be consumed exactly). 0 or AX_ECORRUPT. */
 int codec__dec_decode(const uint8_t *p, size_t len, double *v, size_t n);
+/* The same residuals as fixed-width byte planes (width:u8, then byte b of every residual
+ * at plane b); the end pointer / 0 or AX_ECORRUPT. */
+uint8_t *codec__dec_write_planes(uint8_t *p, const double *v, size_t n, const int64_t *m,
+                                 const uint8_t *exc, size_t nexc, int exp);
+int codec__dec_decode_planes(const uint8_t *p, size_t len, double *v, size_t n);
+
+/* Grid timestamps (grid.c): ts[0] is in the header. Write returns the end pointer (at most
+ * 10 * n + 20 bytes); decode must consume p[0..len) exactly and checks strictly increasing
+ * timestamps. 0 or AX_ECORRUPT. */
+uint8_t *codec__grid_write(uint8_t *p, const int64_t *ts, size_t n);
+int codec__grid_decode(const uint8_t *p, size_t len, int64_t mint, int64_t *ts, size_t n);
 
 #endif

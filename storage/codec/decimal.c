@@ -110,9 +110,8 @@ static inline uint8_t *put_uvarint(uint8_t *p, uint64_t x) {
     return p;
 }
 
-uint8_t *codec__dec_write(uint8_t *p, const double *v, size_t n, const int64_t *m,
-                          const uint8_t *k, size_t nexc, int exp) {
-    /* pick delta or delta-of-delta by the varint bytes each would take */
+/* Delta (0) or delta-of-delta (1), by the varint bytes each would take. */
+static int pick_dod(size_t n, const int64_t *m, const uint8_t *k) {
     size_t cost_d = 0, cost_dd = 0, j = 0;
     int64_t pm = 0, pdl = 0;
     for (size_t i = 0; i < n; i++) {
@@ -125,8 +124,13 @@ uint8_t *codec__dec_write(uint8_t *p, const double *v, size_t n, const int64_t *
         pdl = dl;
         j++;
     }
-    int dod = cost_dd < cost_d;
-    *p++ = (uint8_t)(dod ? 2 : 1);
+    return cost_dd < cost_d;
+}
+
+/* mode, exponent and the exception list: the part both decimal streams share. */
+static uint8_t *write_head(uint8_t *p, int mode, const double *v, size_t n, const uint8_t *k,
+                           size_t nexc, int exp) {
+    *p++ = (uint8_t)mode;
     *p++ = (uint8_t)(exp + EXP_MAX);
     p = put_uvarint(p, nexc);
     size_t last = 0;
@@ -137,9 +141,15 @@ uint8_t *codec__dec_write(uint8_t *p, const double *v, size_t n, const int64_t *
         p += 8;
         last = i + 1;
     }
-    pm = 0;
-    pdl = 0;
-    j = 0;
+    return p;
+}
+
+uint8_t *codec__dec_write(uint8_t *p, const double *v, size_t n, const int64_t *m,
+                          const uint8_t *k, size_t nexc, int exp) {
+    int dod = pick_dod(n, m, k);
+    p = write_head(p, dod ? 2 : 1, v, n, k, nexc, exp);
+    int64_t pm = 0, pdl = 0;
+    size_t j = 0;
     size_t zeros = 0; /* a run of zero residuals is written as 0, uvarint(run - 1) */
     for (size_t i = 0; i < n; i++) {
         if (k[i] == 0xff) continue;
@@ -166,41 +176,114 @@ uint8_t *codec__dec_write(uint8_t *p, const double *v, size_t n, const int64_t *
     return p;
 }
 
+uint8_t *codec__dec_write_planes(uint8_t *p, const double *v, size_t n, const int64_t *m,
+                                 const uint8_t *k, size_t nexc, int exp) {
+    int dod = pick_dod(n, m, k);
+    p = write_head(p, dod ? 2 : 1, v, n, k, nexc, exp);
+    size_t cnt = n - nexc, j = 0;
+    int64_t pm = 0, pdl = 0;
+    uint64_t all = 0;
+    for (size_t i = 0; i < n; i++) { /* pass 1: width */
+        if (k[i] == 0xff) continue;
+        int64_t dl = m[i] - pm;
+        all |= ax_zigzag_enc(dod && j >= 2 ? dl - pdl : dl);
+        pm = m[i];
+        pdl = dl;
+        j++;
+    }
+    unsigned width = (unsigned)(64 - __builtin_clzll(all | 1) + 7) / 8;
+    *p++ = (uint8_t)width;
+    pm = 0;
+    pdl = 0;
+    j = 0;
+    for (size_t i = 0; i < n; i++) { /* pass 2: byte b of residual j at p[b * cnt + j] */
+        if (k[i] == 0xff) continue;
+        int64_t dl = m[i] - pm;
+        uint64_t z = ax_zigzag_enc(dod && j >= 2 ? dl - pdl : dl);
+        pm = m[i];
+        pdl = dl;
+        for (unsigned b = 0; b < width; b++) p[b * cnt + j] = (uint8_t)(z >> (8 * b));
+        j++;
+    }
+    return p + width * cnt;
+}
+
 static inline int get_uvarint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
     const uint8_t *p = *pp;
     if (p < end && *p < 0x80) { *out = *p; *pp = p + 1; return 0; }
     return ax_uvarint_get(pp, end, out);
 }
 
-int codec__dec_decode(const uint8_t *p, size_t len, double *v, size_t n) {
-    const uint8_t *end = p + len;
-    if (len < 3) return AX_ECORRUPT;
-    int dod = p[0] == 2;
-    if (p[0] != 1 && p[0] != 2) return AX_ECORRUPT;
-    if (p[1] > 2 * EXP_MAX) return AX_ECORRUPT;
-    int e = (int)p[1] - EXP_MAX;
+/* Parse mode, exponent and exceptions; exceptions are stored into v. OUT: *dod, *e, *nexc,
+ * *exc (start of the exception list), returns the end of the head or NULL if malformed. */
+static const uint8_t *read_head(const uint8_t *p, const uint8_t *end, double *v, size_t n,
+                                int *dod, int *e, size_t *nexc_out, const uint8_t **exc) {
+    if (end - p < 3) return NULL;
+    if (p[0] != 1 && p[0] != 2) return NULL;
+    if (p[1] > 2 * EXP_MAX) return NULL;
+    *dod = p[0] == 2;
+    *e = (int)p[1] - EXP_MAX;
     p += 2;
     uint64_t nexc, gap;
-    if (get_uvarint(&p, end, &nexc) || nexc >= n) return AX_ECORRUPT;
-    /* pass 1: place the exceptions and find where the mantissas start */
-    const uint8_t *exc = p;
+    if (get_uvarint(&p, end, &nexc) || nexc >= n) return NULL;
+    *exc = p;
     size_t idx = 0;
     for (uint64_t i = 0; i < nexc; i++) {
-        if (get_uvarint(&p, end, &gap) || gap >= n - idx || end - p < 8) return AX_ECORRUPT;
+        if (get_uvarint(&p, end, &gap) || gap >= n - idx || end - p < 8) return NULL;
         idx += gap;
         v[idx] = bitsd(ax_get_u64le(p));
         p += 8;
         idx++;
     }
-    /* pass 2: mantissas, skipping exception slots (re-walking the exception list) */
-    size_t next = n, left = nexc;
-    if (left) { get_uvarint(&exc, end, &gap); next = gap; exc += 8; left--; }
+    *nexc_out = (size_t)nexc;
+    return p;
+}
+
+/* Iterates the exception indices again (the list was validated by read_head). */
+typedef struct exc_walk {
+    const uint8_t *p, *end;
+    size_t left, next;
+} exc_walk;
+
+static void exc_start(exc_walk *w, const uint8_t *p, const uint8_t *end, size_t nexc, size_t n) {
+    w->p = p;
+    w->end = end;
+    w->left = nexc;
+    w->next = n;
+    if (w->left) {
+        uint64_t gap = 0;
+        get_uvarint(&w->p, end, &gap);
+        w->next = (size_t)gap;
+        w->p += 8;
+        w->left--;
+    }
+}
+
+static void exc_step(exc_walk *w, size_t i, size_t n) {
+    if (w->left) {
+        uint64_t gap = 0;
+        get_uvarint(&w->p, w->end, &gap);
+        w->next = i + 1 + (size_t)gap;
+        w->p += 8;
+        w->left--;
+    } else {
+        w->next = n;
+    }
+}
+
+int codec__dec_decode(const uint8_t *p, size_t len, double *v, size_t n) {
+    const uint8_t *end = p + len, *exc;
+    int dod, e;
+    size_t nexc;
+    if (!(p = read_head(p, end, v, n, &dod, &e, &nexc, &exc))) return AX_ECORRUPT;
+    /* mantissas, skipping exception slots (re-walking the exception list) */
+    exc_walk w;
+    exc_start(&w, exc, end, nexc, n);
     uint64_t pm = 0, pdl = 0, u, zeros = 0;
-    size_t j = 0, left_m = n - (size_t)nexc; /* mantissas still to decode */
+    size_t j = 0, left_m = n - nexc; /* mantissas still to decode */
     for (size_t i = 0; i < n; i++) {
-        if (i == next) {
-            if (left) { get_uvarint(&exc, end, &gap); next = i + 1 + gap; exc += 8; left--; }
-            else next = n;
+        if (i == w.next) {
+            exc_step(&w, i, n);
             continue;
         }
         uint64_t d = 0;
@@ -225,4 +308,37 @@ int codec__dec_decode(const uint8_t *p, size_t len, double *v, size_t n) {
         j++;
     }
     return p == end ? 0 : AX_ECORRUPT;
+}
+
+int codec__dec_decode_planes(const uint8_t *p, size_t len, double *v, size_t n) {
+    const uint8_t *end = p + len, *exc;
+    int dod, e;
+    size_t nexc;
+    if (!(p = read_head(p, end, v, n, &dod, &e, &nexc, &exc))) return AX_ECORRUPT;
+    size_t cnt = n - nexc;
+    if (p == end) return AX_ECORRUPT;
+    unsigned width = *p++;
+    if (width < 1 || width > 8 || (size_t)(end - p) != width * cnt) return AX_ECORRUPT;
+    exc_walk w;
+    exc_start(&w, exc, end, nexc, n);
+    uint64_t pm = 0, pdl = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == w.next) {
+            exc_step(&w, i, n);
+            continue;
+        }
+        uint64_t z = 0;
+        for (unsigned b = 0; b < width; b++) z |= (uint64_t)p[b * cnt + j] << (8 * b);
+        uint64_t d = (uint64_t)ax_zigzag_dec(z);
+        uint64_t dl = dod && j >= 2 ? pdl + d : d;
+        uint64_t mu = pm + dl;
+        int64_t m = (int64_t)mu;
+        if (m <= -MANT_MAX || m >= MANT_MAX) return AX_ECORRUPT;
+        v[i] = dec_value(m, e);
+        pm = mu;
+        pdl = dl;
+        j++;
+    }
+    return 0;
 }
