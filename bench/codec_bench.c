@@ -20,10 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zstd.h>
 
 typedef struct series {
     char *key;
     double *v;
+    int64_t *t;     /* real timestamps (lg: sources), else NULL: synthetic */
     size_t n, cap;
 } series;
 
@@ -59,6 +61,35 @@ static void series_push(series *s, double v) {
         s->v = realloc(s->v, s->cap * sizeof *s->v);
     }
     s->v[s->n++] = v;
+}
+
+/* loadgen -dump output: "series value timestamp_ms" per line, real timestamps kept. */
+static void load_lg(dataset *d, const char *file) {
+    FILE *f = fopen(file, "r");
+    if (!f) { perror(file); exit(1); }
+    static char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        char *sp2 = strrchr(line, ' ');
+        if (!sp2 || sp2 == line) continue;
+        *sp2 = 0;
+        char *sp1 = strrchr(line, ' ');
+        if (!sp1) continue;
+        char *end;
+        double v = strtod(sp1 + 1, &end);
+        if (end == sp1 + 1) continue;
+        long long t = strtoll(sp2 + 1, &end, 10);
+        if (end == sp2 + 1) continue;
+        /* dumps are all of host 0: key series by file too */
+        static char key[8192 + 4096];
+        int kl = snprintf(key, sizeof key, "%s|%.*s", file, (int)(sp1 - line), line);
+        if (kl < 0 || (size_t)kl >= sizeof key) continue;
+        series *s = series_get(d, key, (size_t)kl);
+        size_t cap0 = s->cap;
+        series_push(s, v);
+        if (!s->t || cap0 != s->cap) s->t = realloc(s->t, s->cap * sizeof *s->t);
+        s->t[s->n - 1] = (int64_t)t;
+    }
+    fclose(f);
 }
 
 static int cmpstr(const void *a, const void *b) {
@@ -183,15 +214,38 @@ static double ts_cost(dataset *d, int64_t **ts, size_t cs) {
     return (double)bytes / (double)total;
 }
 
-static int t_enc = CODEC__AUTO, t_zstd = 1; /* what -t times: -e a|x|d, -z 0|1 */
+/* Grid timestamp section bytes per sample (zstd'd at the default level, as the codec
+ * writes it), the new format's counterpart of ts_cost. */
+static double ts_cost_grid(codec_ctx *c, dataset *d, int64_t **ts, size_t cs) {
+    (void)c;
+    uint8_t *buf = malloc(CODEC__BODY_MAX(cs)), *z = malloc(ZSTD_compressBound(CODEC__BODY_MAX(cs)));
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, CODEC__LEVEL);
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_minMatch, 7); /* as codec.c's TS_MIN_MATCH */
+    size_t bytes = 0, total = 0;
+    for (size_t i = 0; i < d->n; i++)
+        for (size_t off = 0; off < d->s[i].n; off += cs) {
+            size_t n = d->s[i].n - off < cs ? d->s[i].n - off : cs;
+            size_t len = (size_t)(codec__grid_write(buf, ts[i] + off, n) - buf);
+            size_t zl = len >= CODEC__ZSTD_MIN ? ZSTD_compress2(cc, z, ZSTD_compressBound(CODEC__BODY_MAX(cs)), buf, len) : len;
+            bytes += !ZSTD_isError(zl) && zl < len ? zl : len;
+            total += n;
+        }
+    ZSTD_freeCCtx(cc);
+    free(buf);
+    free(z);
+    return (double)bytes / (double)total;
+}
 
-static void timing(codec_ctx *c, dataset *d, int64_t **ts, size_t cs, double *enc_ns,
-                   double *dec_ns) {
+static int t_enc = CODEC__AUTO, t_zstd = 1; /* what -t times: -e a|x|d|s, -z 0|1 */
+
+static void timing(codec_ctx *c, dataset *d, int64_t **ts, size_t cs, int enc, int level,
+                   double *enc_ns, double *dec_ns) {
     ax_buf b;
     ax_buf_init(&b, (size_t)1 << 30);
     size_t nchunks = 0, total = 0;
     size_t *offs = NULL, cap = 0;
-    codec__ctx_tune(c, t_enc, 1, t_zstd);
+    codec__ctx_tune(c, enc, level, t_zstd);
     double t0 = now_ns();
     for (size_t i = 0; i < d->n; i++)
         for (size_t off = 0; off < d->s[i].n; off += cs) {
@@ -232,7 +286,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[argi], "-z") && argi + 1 < argc) t_zstd = argv[++argi][0] == '1';
         else if (!strcmp(argv[argi], "-e") && argi + 1 < argc) {
             char e = argv[++argi][0];
-            t_enc = e == 'x' ? CODEC__ENC_XOR : e == 'd' ? CODEC__ENC_DEC : CODEC__AUTO;
+            t_enc = e == 'x' ? CODEC__ENC_XOR : e == 'd' ? CODEC__ENC_DEC : e == 'o' ? CODEC__AUTO_V1 : CODEC__AUTO;
         }
     }
     if (argi >= argc || stride < 1 || jitter < 0) {
@@ -243,9 +297,9 @@ int main(int argc, char **argv) {
     codec_ctx *c = codec_ctx_new();
     ax_buf b;
     ax_buf_init(&b, (size_t)1 << 26);
-    printf("%-10s %5s %8s %6s | %6s %6s %6s %6s | %6s %6s | %6s | %6s %6s\n", "data", "chunk",
-           "samples", "series", "xor", "xor+z", "dec", "dec+z", "auto1", "auto3", "ts",
-           "enc_ns", "dec_ns");
+    printf("%-6s %5s %8s %5s | %6s %6s %6s %6s | %6s | %6s %6s | %6s %6s %6s | %6s %6s | %5s %5s %5s %5s\n",
+           "data", "chunk", "samples", "ser", "xor", "xor+z", "dec", "dec+z", "old", "s-dec",
+           "s-pl", "new1", "new3", "new9", "ts-old", "ts-new", "oenc", "odec", "enc", "dec");
     for (; argi < argc; argi++) {
         char *colon = strchr(argv[argi], ':');
         if (!colon) { fprintf(stderr, "want name:SOURCE, got %s\n", argv[argi]); return 2; }
@@ -255,6 +309,16 @@ int main(int argc, char **argv) {
         DIR *probe = opendir(src);
         if (probe) { closedir(probe); load_scrapes(&d, src, stride); }
         else if (!strncmp(src, "m4:", 3)) load_m4(&d, src + 3);
+        else if (!strncmp(src, "lg:", 3)) {
+            /* several loadgen dumps separated by commas (e.g. one per -seed) */
+            char *list = strdup(src + 3);
+            for (char *f = list, *comma; f; f = comma ? comma + 1 : NULL) {
+                comma = strchr(f, ',');
+                if (comma) *comma = 0;
+                if (*f) load_lg(&d, f);
+            }
+            free(list);
+        }
         else {
             /* several CSVs separated by commas */
             char *list = strdup(src);
@@ -269,26 +333,36 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < d.n; i++) {
             ts[i] = malloc((d.s[i].n ? d.s[i].n : 1) * sizeof **ts);
             for (size_t k = 0; k < d.s[i].n; k++)
-                ts[i][k] = 1700000000000 + 15000 * (int64_t)k +
+                ts[i][k] = d.s[i].t ? d.s[i].t[k] : 1700000000000 + 15000 * (int64_t)k +
                            (jitter ? (int64_t)(rng() % (uint64_t)(2 * jitter + 1)) - jitter : 0);
         }
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
             size_t cs = sizes[si], tot = 0;
-            static const struct { int enc, z, level; } cfg[] = {
-                {CODEC__ENC_XOR, 0, 1}, {CODEC__ENC_XOR, 1, 1}, {CODEC__ENC_DEC, 0, 1},
-                {CODEC__ENC_DEC, 1, 1}, {CODEC__AUTO, 1, 1},    {CODEC__AUTO, 1, 3},
+            static const struct { int enc, vk, z, level; } cfg[] = {
+                {CODEC__ENC_XOR, -1, 0, 1},    {CODEC__ENC_XOR, -1, 1, 1},
+                {CODEC__ENC_DEC, -1, 0, 1},    {CODEC__ENC_DEC, -1, 1, 1},
+                {CODEC__AUTO_V1, -1, 1, 1},    {CODEC__ENC_SPLIT, CODEC__V_DEC, 1, 3},
+                {CODEC__ENC_SPLIT, CODEC__V_PLANES, 1, 3}, {CODEC__AUTO, -1, 1, 1},
+                {CODEC__ENC_SPLIT, -1, 1, 3},  {CODEC__ENC_SPLIT, -1, 1, 9},
             };
-            double r[6];
-            for (int k = 0; k < 6; k++) {
+            enum { NCFG = sizeof cfg / sizeof cfg[0] };
+            double r[NCFG];
+            for (int k = 0; k < NCFG; k++) {
                 codec__ctx_tune(c, cfg[k].enc, cfg[k].level, cfg[k].z);
+                codec__ctx_values(c, cfg[k].vk);
                 r[k] = measure(c, &d, ts, cs, &b, &tot);
             }
-            double en = 0, de = 0;
-            if (do_time) timing(c, &d, ts, cs, &en, &de);
-            printf("%-10s %5zu %8zu %6zu | %6.3f %6.3f %6.3f %6.3f | %6.3f %6.3f | %6.3f | %6.1f %6.1f\n",
-                   name, cs, tot, d.n, r[0], r[1], r[2], r[3], r[4], r[5], ts_cost(&d, ts, cs), en, de);
+            codec__ctx_values(c, CODEC__AUTO);
+            double en = 0, de = 0, en1 = 0, de1 = 0;
+            if (do_time) {
+                timing(c, &d, ts, cs, CODEC__AUTO_V1, 1, &en1, &de1);
+                timing(c, &d, ts, cs, t_enc, CODEC__LEVEL, &en, &de);
+            }
+            printf("%-6s %5zu %8zu %5zu | %6.3f %6.3f %6.3f %6.3f | %6.3f | %6.3f %6.3f | %6.3f %6.3f %6.3f | %6.3f %6.3f | %5.1f %5.1f %5.1f %5.1f\n",
+                   name, cs, tot, d.n, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                   ts_cost(&d, ts, cs), ts_cost_grid(c, &d, ts, cs), en1, de1, en, de);
         }
-        for (size_t i = 0; i < d.n; i++) { free(ts[i]); free(d.s[i].v); free(d.s[i].key); }
+        for (size_t i = 0; i < d.n; i++) { free(ts[i]); free(d.s[i].v); free(d.s[i].t); free(d.s[i].key); }
         free(ts);
         free(d.s);
     }

@@ -340,6 +340,7 @@ def main():
     ap.add_argument("--settle-timeout", type=int, default=60)
     ap.add_argument("--keep", action="store_true", help="keep data dirs and logs in bench/out")
     ap.add_argument("--loadgen-arg", action="append", default=[], help="extra loadgen flag (repeatable)")
+    ap.add_argument("--auspex-arg", action="append", default=[], help="extra auspex flag (repeatable)")
     args = ap.parse_args()
     if args.quick:
         args.hosts, args.duration = 3, "2h"
@@ -358,7 +359,8 @@ def main():
     if args.only in (None, "auspex"):
         if os.access(args.auspex_bin, os.X_OK):
             systems.append(("auspex", lambda port, data: [
-                args.auspex_bin, "-httpListenAddr=127.0.0.1:%d" % port, "-storageDataPath=" + data],
+                args.auspex_bin, "-httpListenAddr=127.0.0.1:%d" % port, "-storageDataPath=" + data]
+                + args.auspex_arg,
                 "/internal/force_flush"))
         else:
             log("no executable %s: skipping auspex" % args.auspex_bin)

@@ -565,6 +565,7 @@ static int do_flush(eng *e) {
         }
         atomic_fetch_sub(&e->head_samples, freed);
         done += k;
+        stor_env_drop_cache(e->stor); /* the chunks just read need not stay in our RSS */
     }
     /* nothing dirty, yet the WAL rotated: record that its old segments hold nothing new */
     if (!rc && nv == 0 && seg) rc = flush_txn(e, v, 0, seg, &ts_scr, &v_scr, &scr_cap);
@@ -574,7 +575,6 @@ static int do_flush(eng *e) {
     if (!rc) {
         if (seg) eng__wal_remove_upto(&e->wal, seg);
         atomic_fetch_add(&e->st_flushes, 1);
-        stor_env_drop_cache(e->stor); /* the chunks just read need not stay in our RSS */
     }
     if (rc) {
         fprintf(stderr, "auspex: flush of %zu series failed after %zu: %s; will retry\n", nv,

@@ -24,6 +24,7 @@ struct codec_ctx {
     int vkind;      /* encoding 2's value stream: CODEC__AUTO or a CODEC__V_* */
     int level;      /* zstd level */
     int use_zstd;
+    ax_buf alt[2];  /* small chunks: both formats are built here, the smaller is kept */
 };
 
 codec_ctx *codec_ctx_new(void) {
@@ -37,6 +38,8 @@ codec_ctx *codec_ctx_new(void) {
     }
     /* single-shot decompression writes into our flat buffer; still refuse huge windows */
     ZSTD_DCtx_setParameter(c->dc, ZSTD_d_windowLogMax, 23);
+    ax_buf_init(&c->alt[0], 64u << 20);
+    ax_buf_init(&c->alt[1], 64u << 20);
     c->enc = CODEC__AUTO;
     c->vkind = CODEC__AUTO;
     c->level = CODEC__LEVEL;
@@ -48,6 +51,8 @@ void codec_ctx_free(codec_ctx *c) {
     if (!c) return;
     ZSTD_freeCCtx(c->cc);
     ZSTD_freeDCtx(c->dc);
+    ax_buf_free(&c->alt[0]);
+    ax_buf_free(&c->alt[1]);
     free(c->buf);
     free(c);
 }
@@ -118,19 +123,32 @@ int codec_chunk_peek(const uint8_t *p, size_t len, size_t *n_out, int64_t *mint_
 
 /* ---- encode ---- */
 
-/* Compress body[0..len) into z (cap zcap) if that is smaller. OUT: *out, *out_len: the
- * the chosen representation; returns the flag to record. */
-static unsigned squeeze(codec_ctx *c, const uint8_t *body, size_t len, uint8_t *z, size_t zcap,
-                        const uint8_t **out, size_t *out_len) {
+/* Compress body[0..len) into z (cap zcap) if that is smaller, with zstd's shortest match at
+ * min_match (0: the level's default). OUT: *out, *out_len: the chosen representation;
+ * returns the flag to record. */
+static unsigned squeeze_mm(codec_ctx *c, const uint8_t *body, size_t len, uint8_t *z,
+                           size_t zcap, int min_match, const uint8_t **out, size_t *out_len) {
     *out = body;
     *out_len = len;
     if (!c->use_zstd || len < CODEC__ZSTD_MIN) return 0;
-    size_t zl = ZSTD_compressCCtx(c->cc, z, zcap, body, len, c->level);
+    ZSTD_CCtx_reset(c->cc, ZSTD_reset_parameters);
+    ZSTD_CCtx_setParameter(c->cc, ZSTD_c_compressionLevel, c->level);
+    ZSTD_CCtx_setParameter(c->cc, ZSTD_c_minMatch, min_match);
+    size_t zl = ZSTD_compress2(c->cc, z, zcap, body, len);
     if (ZSTD_isError(zl) || zl >= len) return 0;
     *out = z;
     *out_len = zl;
     return CODEC__F_ZSTD;
 }
+
+static unsigned squeeze(codec_ctx *c, const uint8_t *body, size_t len, uint8_t *z, size_t zcap,
+                        const uint8_t **out, size_t *out_len) {
+    return squeeze_mm(c, body, len, z, zcap, 0, out, out_len);
+}
+
+/* Jitter bytes are near-random over a few values: zstd's short matches on them cost more
+ * than the Huffman-coded literals they replace (0.45 vs 0.38 bytes/sample at 5760). */
+#define TS_MIN_MATCH 7
 
 /* Encoding 2: header, then a timestamp section and a value section, each compressed on its
  * own (zstd sees homogeneous bytes: the literal statistics of jitter bytes and of mantissa
@@ -153,26 +171,26 @@ static int encode_split(codec_ctx *c, ax_buf *dst, const int64_t *ts, const doub
     size_t ts_len, v_len = SIZE_MAX;
     unsigned ts_tag = CODEC__TS_GRID, v_tag = 0;
     size_t tlen = (size_t)(codec__grid_write(bt, ts, n) - bt);
-    if (squeeze(c, bt, tlen, zt, zmax, &ts_out, &ts_len)) ts_tag |= CODEC__SEC_ZSTD;
+    if (squeeze_mm(c, bt, tlen, zt, zmax, TS_MIN_MATCH, &ts_out, &ts_len)) ts_tag |= CODEC__SEC_ZSTD;
 
     int e = 0;
     size_t nexc = c->vkind == CODEC__V_XOR ? n + 1 : codec__dec_analyze(v, n, m, k, &e);
     if (nexc <= n) {
         if (c->vkind != CODEC__V_PLANES) {
             size_t la = (size_t)(codec__dec_write(ba, v, n, m, k, nexc, e) - ba);
-            v_tag = CODEC__V_DEC | (squeeze(c, ba, la, za, zmax, &v_out, &v_len) ? CODEC__SEC_ZSTD : 0);
+            v_tag = CODEC__V_DEC | (squeeze_mm(c, ba, la, za, zmax, 0, &v_out, &v_len) ? CODEC__SEC_ZSTD : 0);
         }
         if (c->vkind != CODEC__V_DEC) {
             const uint8_t *o;
             size_t lb = (size_t)(codec__dec_write_planes(bb, v, n, m, k, nexc, e) - bb), ol;
-            unsigned z = squeeze(c, bb, lb, zb, zmax, &o, &ol) ? CODEC__SEC_ZSTD : 0;
+            unsigned z = squeeze_mm(c, bb, lb, zb, zmax, 0, &o, &ol) ? CODEC__SEC_ZSTD : 0;
             if (ol < v_len) { v_out = o; v_len = ol; v_tag = CODEC__V_PLANES | z; }
         }
     } else {
         codec__bw w = {ba, 0, 0};
         codec__xor_encode(&w, v, n);
         size_t la = (size_t)(codec__bw_finish(&w) - ba);
-        v_tag = CODEC__V_XOR | (squeeze(c, ba, la, za, zmax, &v_out, &v_len) ? CODEC__SEC_ZSTD : 0);
+        v_tag = CODEC__V_XOR | (squeeze_mm(c, ba, la, za, zmax, 0, &v_out, &v_len) ? CODEC__SEC_ZSTD : 0);
     }
 
     uint8_t sh[2][1 + 10];
@@ -194,17 +212,38 @@ static int encode_split(codec_ctx *c, ax_buf *dst, const int64_t *ts, const doub
     return 0;
 }
 
+static int encode_one(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n,
+                      int enc);
+
+/* Up to this many samples, AUTO also builds encoding 0/1 and keeps the smaller chunk: a
+ * section's zstd frame pays off only from ~48 bytes, and raw grid residuals cost a byte per
+ * sample where the bit-packed delta-of-deltas take ~5 bits. Above it encoding 2 wins on
+ * every data set we measured (docs/chunk-format.md) and the second encode is not worth it. */
+#define SMALL_MAX 1024
+
 static int encode(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n) {
     if (!dst || !ts || !v || n < 1 || n > CODEC_MAX_SAMPLES) return AX_EINVAL;
     for (size_t i = 1; i < n; i++)
         if (ts[i] <= ts[i - 1]) return AX_EINVAL;
+    if (c->enc != CODEC__AUTO || n > SMALL_MAX) return encode_one(c, dst, ts, v, n, c->enc);
+    ax_buf_reset(&c->alt[0]);
+    ax_buf_reset(&c->alt[1]);
+    int rc = encode_one(c, &c->alt[0], ts, v, n, CODEC__ENC_SPLIT);
+    if (!rc) rc = encode_one(c, &c->alt[1], ts, v, n, CODEC__AUTO_V1);
+    if (rc) return rc;
+    ax_buf *best = c->alt[1].len < c->alt[0].len ? &c->alt[1] : &c->alt[0];
+    return ax_buf_append(dst, best->data, best->len);
+}
+
+static int encode_one(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n,
+                      int enc) {
     int rc;
 
     uint8_t h[CODEC__HDR_MAX], *hp = h + 1;
     hp += ax_uvarint_put(hp, n);
     hp += ax_uvarint_put(hp, ax_zigzag_enc(ts[0]));
     hp += ax_uvarint_put(hp, (uint64_t)ts[n - 1] - (uint64_t)ts[0]);
-    if (c->enc == CODEC__AUTO || c->enc == CODEC__ENC_SPLIT) {
+    if (enc == CODEC__AUTO || enc == CODEC__ENC_SPLIT) {
         h[0] = (uint8_t)(CODEC__VERSION << 4 | CODEC__ENC_SPLIT);
         return encode_split(c, dst, ts, v, n, h, (size_t)(hp - h));
     }
@@ -232,7 +271,7 @@ static int encode(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v,
     /* Decimal when the values allow it (few exceptions), else XOR; no trying both under
      * zstd: one compression per chunk is most of the encode cost, and trying both saves
      * about 1% (docs/chunk-format.md). */
-    if (c->enc != CODEC__ENC_XOR) {
+    if (enc != CODEC__ENC_XOR) {
         int e = 0;
         size_t nexc = codec__dec_analyze(v, n, m, k, &e);
         if (nexc <= n) {

@@ -37,12 +37,12 @@
  * several microseconds per call, and never pays off that small. */
 #define CODEC__ZSTD_MIN 48
 
-/* Encoder choices; the defaults (auto = encoding 2 with the smaller value stream, level 3,
+/* Encoder choices; the defaults (auto = encoding 2 with the smaller value stream, level 1,
  * zstd on) are what codec_chunk_encode uses. enc may force CODEC__ENC_XOR, _DEC, _SPLIT or
  * CODEC__AUTO_V1. */
 #define CODEC__AUTO (-1)
 #define CODEC__AUTO_V1 (-2)    /* encodings 0/1 by the old rule (decimal if it fits), for comparison */
-#define CODEC__LEVEL 3
+#define CODEC__LEVEL 1
 void codec__ctx_tune(codec_ctx *c, int enc, int zstd_level, int use_zstd);
 /* Encoding 2's value stream: CODEC__AUTO (smallest of decimal varints and planes, XOR when
  * decimal does not fit) or one CODEC__V_* forced (XOR when decimal cannot be used). */
@@ -142,7 +142,7 @@ uint8_t *codec__dec_write_planes(uint8_t *p, const double *v, size_t n, const in
 int codec__dec_decode_planes(const uint8_t *p, size_t len, double *v, size_t n);
 
 /* Grid timestamps (grid.c): ts[0] is in the header. Write returns the end pointer (at most
- * 10 * n + 20 bytes); decode must consume p[0..len) exactly and checks strictly increasing
+ * 10 * n + 30 bytes); decode must consume p[0..len) exactly and checks strictly increasing
  * timestamps. 0 or AX_ECORRUPT. */
 uint8_t *codec__grid_write(uint8_t *p, const int64_t *ts, size_t n);
 int codec__grid_decode(const uint8_t *p, size_t len, int64_t mint, int64_t *ts, size_t n);

@@ -1,5 +1,6 @@
 /* Unit tests for storage/codec/: bit-exact round trips of every encoding (XOR, decimal,
- * each with and without zstd, and the automatic choice), timestamp edge cases, input
+ * each with and without zstd; encoding 2 with each value stream, sections raw or zstd'd;
+ * and the automatic choice), timestamp edge cases, input
  * validation, and hostile bytes (every truncation, random bit flips) that must give an
  * error or a well-formed result, never a crash. */
 #include "storage/codec/codec.h"
@@ -23,9 +24,20 @@ static double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 static uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
 
 /* Encoder settings every round trip runs through. */
-static const struct mode { const char *name; int enc, zstd; } modes[] = {
-    {"auto+zstd", CODEC__AUTO, 1}, {"xor", CODEC__ENC_XOR, 0}, {"xor+zstd", CODEC__ENC_XOR, 1},
-    {"dec", CODEC__ENC_DEC, 0},    {"dec+zstd", CODEC__ENC_DEC, 1},
+static const struct mode { const char *name; int enc, zstd, vk; } modes[] = {
+    {"auto+zstd", CODEC__AUTO, 1, CODEC__AUTO},
+    {"auto-v1", CODEC__AUTO_V1, 1, CODEC__AUTO},
+    {"xor", CODEC__ENC_XOR, 0, CODEC__AUTO},
+    {"xor+zstd", CODEC__ENC_XOR, 1, CODEC__AUTO},
+    {"dec", CODEC__ENC_DEC, 0, CODEC__AUTO},
+    {"dec+zstd", CODEC__ENC_DEC, 1, CODEC__AUTO},
+    {"split", CODEC__ENC_SPLIT, 0, CODEC__AUTO},
+    {"split-xor", CODEC__ENC_SPLIT, 0, CODEC__V_XOR},
+    {"split-xor+zstd", CODEC__ENC_SPLIT, 1, CODEC__V_XOR},
+    {"split-dec", CODEC__ENC_SPLIT, 0, CODEC__V_DEC},
+    {"split-dec+zstd", CODEC__ENC_SPLIT, 1, CODEC__V_DEC},
+    {"split-planes", CODEC__ENC_SPLIT, 0, CODEC__V_PLANES},
+    {"split-planes+zstd", CODEC__ENC_SPLIT, 1, CODEC__V_PLANES},
 };
 
 static int64_t *g_ts;
@@ -38,6 +50,7 @@ static size_t roundtrip_mode(const char *what, const struct mode *m, const int64
     ax_buf b;
     ax_buf_init(&b, 64u << 20);
     codec__ctx_tune(c, m->enc, 1, m->zstd);
+    codec__ctx_values(c, m->vk);
     int rc = codec_chunk_encode(c, &b, ts, v, n);
     if (rc) {
         FAILF("%s/%s n=%zu: encode returned %s", what, m->name, n, ax_strerror(rc));
@@ -305,11 +318,18 @@ TEST(test_codec_auto_picks_encoding) {
     int64_t *ts = regular_ts(n, 1700000000000, 15000);
     for (size_t i = 0; i < n; i++) v[i] = (double)(rng() % 10000) / 100;
     CHECK_EQ_INT(0, codec_chunk_encode(c, &b, ts, v, n));
+    CHECK_EQ_INT(CODEC__ENC_SPLIT, b.data[0] & CODEC__ENC_MASK);
+    CHECK_EQ_INT(0, b.data[0] & CODEC__F_ZSTD);
+    /* the old rule, still available */
+    codec__ctx_tune(c, CODEC__AUTO_V1, 1, 1);
+    ax_buf_reset(&b);
+    CHECK_EQ_INT(0, codec_chunk_encode(c, &b, ts, v, n));
     CHECK_EQ_INT(CODEC__ENC_DEC, b.data[0] & CODEC__ENC_MASK);
     ax_buf_reset(&b);
     for (size_t i = 0; i < n; i++) v[i] = bitsd(rng());
     CHECK_EQ_INT(0, codec_chunk_encode(c, &b, ts, v, n));
     CHECK_EQ_INT(CODEC__ENC_XOR, b.data[0] & CODEC__ENC_MASK);
+    codec__ctx_tune(c, CODEC__AUTO, CODEC__LEVEL, 1);
     /* regular scrapes of a constant: almost nothing per sample */
     for (size_t i = 0; i < n; i++) { ts[i] = 1700000000000 + 15000 * (int64_t)i; v[i] = 1; }
     ax_buf_reset(&b);
@@ -321,12 +341,54 @@ TEST(test_codec_auto_picks_encoding) {
     codec_ctx_free(c);
 }
 
+TEST(test_codec_grid_timestamps) {
+    /* scrapes every 15 s with +-3 ms jitter, missed scrapes, a restart offset, drift */
+    size_t n = 5760;
+    int64_t *ts = malloc(n * sizeof *ts);
+    double *v = malloc(n * sizeof *v);
+    rng_state = 10;
+    int64_t base = 1795564810486;
+    for (size_t i = 0; i < n; i++) {
+        ts[i] = base + 15000 * (int64_t)i + (int64_t)(rng() % 7) - 3;
+        v[i] = 1;
+    }
+    roundtrip("jittered grid", ts, v, n);
+    codec_ctx *c = codec_ctx_new();
+    ax_buf b;
+    ax_buf_init(&b, 1 << 22);
+    CHECK_EQ_INT(0, codec_chunk_encode(c, &b, ts, v, n));
+    /* log2(7) = 2.81 bits of jitter per sample; bit-packed dod took ~0.76 bytes */
+    if (b.len > n * 45 / 100) FAILF("jittered constant chunk: %zu bytes for %zu samples", b.len, n);
+    for (size_t i = 0; i < n; i++) ts[i] = base + 15000 * (int64_t)i;
+    ax_buf_reset(&b);
+    CHECK_EQ_INT(0, codec_chunk_encode(c, &b, ts, v, n));
+    if (b.len > 60) FAILF("regular constant chunk: %zu bytes for %zu samples", b.len, n);
+    int64_t t = base;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = rng();
+        t += (r % 100 == 0 ? 30000 : r % 1000 == 1 ? 7777 : 15000) + (int64_t)(r >> 60) - 7;
+        ts[i] = t;
+    }
+    roundtrip("grid with gaps and restarts", ts, v, n);
+    for (size_t i = 0; i < n; i++) ts[i] = base + 15001 * (int64_t)i + (int64_t)(i / 7);
+    roundtrip("drifting grid", ts, v, n);
+    ax_buf_free(&b);
+    codec_ctx_free(c);
+    free(ts);
+    free(v);
+}
+
 /* ---- hostile bytes ---- */
 
 /* A few valid chunks of every encoding, for the truncation and bit-flip tests. */
 static size_t sample_chunks(ax_buf *out, size_t *ends, size_t max) {
-    static const struct mode ms[] = {{"xor", CODEC__ENC_XOR, 0}, {"xor+zstd", CODEC__ENC_XOR, 1},
-                                     {"dec", CODEC__ENC_DEC, 0}, {"dec+zstd", CODEC__ENC_DEC, 1}};
+    static const struct mode ms[] = {
+        {"xor", CODEC__ENC_XOR, 0, CODEC__AUTO},           {"xor+zstd", CODEC__ENC_XOR, 1, CODEC__AUTO},
+        {"dec", CODEC__ENC_DEC, 0, CODEC__AUTO},           {"dec+zstd", CODEC__ENC_DEC, 1, CODEC__AUTO},
+        {"split-xor", CODEC__ENC_SPLIT, 0, CODEC__V_XOR},  {"split-xor+z", CODEC__ENC_SPLIT, 1, CODEC__V_XOR},
+        {"split-dec", CODEC__ENC_SPLIT, 0, CODEC__V_DEC},  {"split-dec+z", CODEC__ENC_SPLIT, 1, CODEC__V_DEC},
+        {"split-pl", CODEC__ENC_SPLIT, 0, CODEC__V_PLANES}, {"split-pl+z", CODEC__ENC_SPLIT, 1, CODEC__V_PLANES},
+    };
     codec_ctx *c = codec_ctx_new();
     size_t k = 0, n = 300;
     double *v = malloc(n * sizeof *v);
@@ -340,6 +402,7 @@ static size_t sample_chunks(ax_buf *out, size_t *ends, size_t max) {
                              : bitsd(rng() | 1);
         for (size_t m = 0; m < NELEM(ms) && k < max; m++) {
             codec__ctx_tune(c, ms[m].enc, 1, ms[m].zstd);
+            codec__ctx_values(c, ms[m].vk);
             size_t cnt = data == 2 ? 40 : n;
             if (codec_chunk_encode(c, out, ts, v, cnt) == 0) ends[k++] = out->len;
         }
@@ -353,9 +416,9 @@ static size_t sample_chunks(ax_buf *out, size_t *ends, size_t max) {
 TEST(test_codec_every_truncation_fails) {
     ax_buf b;
     ax_buf_init(&b, 1 << 22);
-    size_t ends[16];
-    size_t k = sample_chunks(&b, ends, 16);
-    CHECK(k == 16);
+    size_t ends[40];
+    size_t k = sample_chunks(&b, ends, 40);
+    CHECK(k == 40);
     codec_ctx *c = codec_ctx_new();
     size_t start = 0;
     for (size_t i = 0; i < k; i++) {
@@ -379,9 +442,9 @@ TEST(test_codec_every_truncation_fails) {
 TEST(test_codec_bit_flips_never_crash) {
     ax_buf b;
     ax_buf_init(&b, 1 << 22);
-    size_t ends[16];
-    size_t k = sample_chunks(&b, ends, 16);
-    CHECK(k == 16);
+    size_t ends[40];
+    size_t k = sample_chunks(&b, ends, 40);
+    CHECK(k == 40);
     codec_ctx *c = codec_ctx_new();
     rng_state = 9;
     size_t start = 0, ok = 0, bad = 0;
