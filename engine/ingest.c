@@ -33,7 +33,7 @@
 #define DEFAULT_HEAD_MAX (4u << 20)
 #define DEFAULT_FLUSH_MS 60000
 #ifndef DEFAULT_CHUNK_MAX
-#define DEFAULT_CHUNK_MAX 2048
+#define DEFAULT_CHUNK_MAX 16384
 #endif
 #define DEFAULT_WAL_MAX (256ull << 20)
 #define FLUSH_SLICE 1024 /* series per LMDB txn in a flush */

@@ -9,16 +9,20 @@
  * the first key >= (sid, mint), if it reaches mint, and the keys from there up to maxt.
  *
  * stor_samples_write(ts[0..n)) keeps the invariant by read-merge-rewrite:
- *   1. pick the chunks to replace: every chunk overlapping [ts[0], ts[n-1]] (mandatory), and
- *      the chunk just before ts[0] if it is still open (see reopen(): small, or the merged
- *      run would still fit one chunk) so a series' last chunk fills up across flushes;
+ *   1. pick the chunks to replace (find_old): every chunk overlapping [ts[0], ts[n-1]]; if
+ *      none, the series' tail of small chunks just before ts[0]: all of it when, with the
+ *      new samples, it makes a sealed chunk, else only its last chunk while that is tiny;
  *   2. decode them back to back (already sorted, by the invariant) and merge with the new
  *      samples by timestamp; on equal timestamps the new sample wins;
- *   3. delete the replaced keys and write the run as chunks of at most max_per_chunk samples,
- *      each cut earlier when its encoding passes STOR_CHUNK_INLINE_BYTES, but never below
- *      STOR__MIN_CUT_SAMPLES. Every output chunk covers a contiguous part of the merged run,
- *      and the run covers exactly the replaced chunks plus the new samples, so output
- *      chunks neither overlap each other nor the chunks left in place.
+ *   3. delete the replaced keys and write the run (write_run): sealed chunks that fill most
+ *      of one LMDB overflow page (or hold max_per_chunk samples), then small chunks of at
+ *      most STOR_CHUNK_INLINE_BYTES, never cut below STOR__MIN_CUT_SAMPLES. Every output
+ *      chunk covers a contiguous part of the merged run, and the run covers exactly the
+ *      replaced chunks plus the new samples, so output chunks neither overlap each other
+ *      nor the chunks left in place.
+ * Why: values of 1-2 KB in leaf pages leave B-tree pages ~60% full after splits, while a
+ * value cut to fill one overflow page wastes almost nothing; and rewriting only a short
+ * tail keeps the work per sample at about two encodings.
  * The common case (all new samples after the last chunk) touches at most that last chunk.
  */
 #include "storage/storage_int.h"
@@ -147,14 +151,21 @@ static int reserve_pair(int64_t **ts, double **v, size_t *cap, size_t need) {
     return 0;
 }
 
-/* Should the chunk just before the new samples (not overlapping them) be rewritten with
- * them? Yes while it is small (fewer than max/2 samples and under half the inline size),
- * or while the merged run is expected to still fit one chunk. */
-static bool reopen(size_t pn, size_t plen, size_t n_new, size_t max) {
-    if (plen >= STOR_CHUNK_INLINE_BYTES) return false;
-    if (pn < max / 2 && plen < STOR_CHUNK_INLINE_BYTES / 2) return true;
-    return pn + n_new <= max && plen + plen * n_new / pn <= STOR_CHUNK_INLINE_BYTES;
+/* Chunk classes. A sealed chunk fills (most of) one LMDB overflow page, or holds
+ * max_per_chunk samples, and is not reopened for appends. Small chunks (at most
+ * STOR_CHUNK_INLINE_BYTES, kept inside leaf pages) are the tail of a series: new samples
+ * become a new small chunk (or extend the last one while it is tiny), and once the tail
+ * plus the new samples make about a page, the whole tail is rewritten as sealed chunks.
+ * So most bytes live in full pages, and each sample is encoded about twice in all. */
+#define SMALL_REOPEN_BYTES 512   /* the last small chunk is extended while under this */
+#define TAIL_MAX 64              /* small chunks gathered into one seal at most */
+#define SEAL_FILL 0.85           /* a sealed chunk fills at least this much of its page */
+
+static bool is_sealed(size_t len, size_t n, size_t max) {
+    return len > STOR_CHUNK_INLINE_BYTES || n >= max;
 }
+
+static size_t seal_target(const stor_env *s) { return s->page_size - 16; /* page header */ }
 
 static int old_push(stor__scratch *w, size_t *n, const MDB_val *k, const MDB_val *d, size_t cn) {
     int rc = grow((void **)&w->old, &w->old_cap, *n + 1, sizeof *w->old);
@@ -163,9 +174,13 @@ static int old_push(stor__scratch *w, size_t *n, const MDB_val *k, const MDB_val
     return 0;
 }
 
-/* Step 1: collect the chunks to replace into w->old. OUT: *n_old. */
+/* Step 1: collect the chunks to replace into w->old, in time order. Chunks overlapping
+ * [first, last] always (OUT *seal = true: cut the merged run into sealed chunks). If none
+ * overlap: the small chunks just before `first` (the tail), all of them when with the
+ * new samples they make a sealed chunk (*seal = true), else the last one while it is
+ * tiny. OUT: *n_old. */
 static int find_old(stor_txn *t, uint64_t sid, int64_t first, int64_t last, size_t n_new,
-                    size_t max, size_t *n_old) {
+                    size_t max, size_t *n_old, bool *seal) {
     stor__scratch *w = &t->s->w;
     MDB_cursor *c;
     int mrc = mdb_cursor_open(t->txn, t->s->chunks, &c);
@@ -175,14 +190,17 @@ static int find_old(stor_txn *t, uint64_t sid, int64_t first, int64_t last, size
     MDB_val k = {sizeof kb, kb}, d;
     size_t n = 0;
     int rc = 0;
+    *seal = false;
+    /* overlap: the chunk before `first` if it reaches it, and chunks starting in range */
     int seek = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
     mrc = mdb_cursor_get(c, &k, &d, seek == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-    if (!mrc && key_of(&k, sid)) {
-        size_t cn;
-        int64_t cmin, cmax;
-        if (peek(sid, &k, &d, &cn, &cmin, &cmax)) rc = old_push(w, &n, &k, &d, 0); /* drop */
-        else if (cmax >= first || reopen(cn, d.mv_size, n_new, max))
-            rc = old_push(w, &n, &k, &d, cn);
+    bool have_prev = !mrc && key_of(&k, sid);
+    size_t pn = 0, plen = have_prev ? d.mv_size : 0;
+    int64_t pmin = 0, pmax = 0;
+    bool prev_bad = have_prev && peek(sid, &k, &d, &pn, &pmin, &pmax) != 0;
+    if (have_prev && (prev_bad || pmax >= first)) {
+        rc = old_push(w, &n, &k, &d, prev_bad ? 0 : pn); /* n = 0: unreadable, dropped */
+        *seal = true;
     } else if (mrc && mrc != MDB_NOTFOUND) {
         rc = stor__fail(t, mrc);
     }
@@ -198,9 +216,48 @@ static int find_old(stor_txn *t, uint64_t sid, int64_t first, int64_t last, size
             /* an unreadable chunk in the way is dropped (n = 0), not allowed to stop writes */
             if (peek(sid, &k, &d, &cn, &cmin, &cmax)) cn = 0;
             rc = old_push(w, &n, &k, &d, cn);
+            *seal = true;
         }
         if (!rc && mrc && mrc != MDB_NOTFOUND) rc = stor__fail(t, mrc);
     }
+    if (rc || n || !have_prev || prev_bad || is_sealed(plen, pn, max)) goto out;
+
+    /* no overlap: look at the tail of small chunks that ends just before `first` */
+    stor__chunk_key(kb, sid, pmin);
+    k.mv_data = kb;
+    k.mv_size = sizeof kb;
+    mrc = mdb_cursor_get(c, &k, &d, MDB_SET_KEY);
+    size_t tail_bytes = 0, tail_n = 0, last_len = d.mv_size;
+    while (!mrc && key_of(&k, sid) && n < TAIL_MAX) {
+        size_t cn;
+        int64_t cmin, cmax;
+        if (peek(sid, &k, &d, &cn, &cmin, &cmax) || is_sealed(d.mv_size, cn, max)) break;
+        if ((rc = old_push(w, &n, &k, &d, cn))) goto out;
+        tail_bytes += d.mv_size;
+        tail_n += cn;
+        mrc = mdb_cursor_get(c, &k, &d, MDB_PREV);
+    }
+    if (mrc && mrc != MDB_NOTFOUND) {
+        rc = stor__fail(t, mrc);
+        goto out;
+    }
+    /* collected newest first: put them in time order */
+    for (size_t i = 0, j = n ? n - 1 : 0; i < j; i++, j--) {
+        stor__old tmp = w->old[i];
+        w->old[i] = w->old[j];
+        w->old[j] = tmp;
+    }
+    double per_sample = tail_n ? (double)tail_bytes / (double)tail_n : 2.0;
+    if (tail_bytes + per_sample * (double)n_new >= seal_target(t->s) * SEAL_FILL ||
+        tail_n + n_new >= max) {
+        *seal = true;                    /* rewrite the whole tail as sealed chunks */
+    } else if (last_len < SMALL_REOPEN_BYTES) {
+        w->old[0] = w->old[n - 1];       /* extend only the last, tiny chunk */
+        n = 1;
+    } else {
+        n = 0;                           /* the new samples make a new small chunk */
+    }
+out:
     mdb_cursor_close(c);
     if (!rc) *n_old = n;
     return rc;
@@ -265,29 +322,51 @@ static int merge(stor__scratch *w, const int64_t *ts, const double *v, size_t n,
     return 0;
 }
 
-/* Step 3: write ts/v[0..n) as chunks. */
+static int put_chunk(stor_txn *t, uint64_t sid, int64_t start, const ax_buf *enc) {
+    uint8_t kb[STOR__CHUNK_KEY_LEN];
+    stor__chunk_key(kb, sid, start);
+    MDB_val key = {sizeof kb, kb}, d = {enc->len, enc->data};
+    int mrc = mdb_put(t->txn, t->s->chunks, &key, &d, 0);
+    return mrc ? stor__fail(t, mrc) : 0;
+}
+
+/* Encode ts/v[0..k) into w->enc, cutting k down until the chunk is at most `limit` bytes
+ * (never below STOR__MIN_CUT_SAMPLES). OUT: *k. */
+static int encode_fit(stor__scratch *w, const int64_t *ts, const double *v, size_t *k,
+                      size_t limit) {
+    for (;;) {
+        ax_buf_reset(&w->enc);
+        int rc = codec_chunk_encode(w->codec, &w->enc, ts, v, *k);
+        if (rc) return rc;
+        size_t len = w->enc.len;
+        if (len <= limit || *k <= STOR__MIN_CUT_SAMPLES) return 0;
+        /* aim a little under the limit: sizes are not quite linear in k */
+        size_t k2 = (size_t)((double)*k * (double)limit * 0.97 / (double)len);
+        if (k2 >= *k) k2 = *k - 1;
+        *k = k2 < STOR__MIN_CUT_SAMPLES ? STOR__MIN_CUT_SAMPLES : k2;
+    }
+}
+
+/* Step 3: write ts/v[0..n) as chunks: with `seal`, first as many sealed chunks (each
+ * filling most of a page, or holding max samples) as the run allows; the rest as small
+ * chunks of at most STOR_CHUNK_INLINE_BYTES. */
 static int write_run(stor_txn *t, uint64_t sid, const int64_t *ts, const double *v, size_t n,
-                     size_t max) {
+                     size_t max, bool seal) {
     stor__scratch *w = &t->s->w;
+    size_t target = seal_target(t->s);
     size_t i = 0;
+    int rc;
+    while (seal && i < n) {
+        size_t k = n - i < max ? n - i : max;
+        if ((rc = encode_fit(w, ts + i, v + i, &k, target))) return rc;
+        if (k < max && (double)w->enc.len < (double)target * SEAL_FILL) break;
+        if ((rc = put_chunk(t, sid, ts[i], &w->enc))) return rc;
+        i += k;
+    }
     while (i < n) {
         size_t k = n - i < max ? n - i : max;
-        int rc;
-        for (;;) {
-            ax_buf_reset(&w->enc);
-            if ((rc = codec_chunk_encode(w->codec, &w->enc, ts + i, v + i, k))) return rc;
-            size_t len = w->enc.len;
-            if (len <= STOR_CHUNK_INLINE_BYTES || k <= STOR__MIN_CUT_SAMPLES) break;
-            /* aim a little under the limit: sizes are not quite linear in k */
-            size_t k2 = (size_t)((double)k * STOR_CHUNK_INLINE_BYTES * 0.97 / (double)len);
-            if (k2 >= k) k2 = k - 1;
-            k = k2 < STOR__MIN_CUT_SAMPLES ? STOR__MIN_CUT_SAMPLES : k2;
-        }
-        uint8_t kb[STOR__CHUNK_KEY_LEN];
-        stor__chunk_key(kb, sid, ts[i]);
-        MDB_val key = {sizeof kb, kb}, d = {w->enc.len, w->enc.data};
-        int mrc = mdb_put(t->txn, t->s->chunks, &key, &d, 0);
-        if (mrc) return stor__fail(t, mrc);
+        if ((rc = encode_fit(w, ts + i, v + i, &k, STOR_CHUNK_INLINE_BYTES))) return rc;
+        if ((rc = put_chunk(t, sid, ts[i], &w->enc))) return rc;
         i += k;
     }
     return 0;
@@ -305,8 +384,9 @@ int stor_samples_write(stor_txn *t, uint64_t sid, const int64_t *ts, const doubl
     if (!w->codec) return AX_ENOMEM;
 
     size_t n_old = 0, n_oldv = 0, m = 0;
-    if ((rc = find_old(t, sid, ts[0], ts[n - 1], n, max, &n_old))) return rc;
-    if (n_old == 0) return write_run(t, sid, ts, v, n, max);
+    bool seal = false;
+    if ((rc = find_old(t, sid, ts[0], ts[n - 1], n, max, &n_old, &seal))) return rc;
+    if (n_old == 0) return write_run(t, sid, ts, v, n, max, true);
     if ((rc = decode_old(w, sid, n_old, &n_oldv))) return rc;
     if ((rc = merge(w, ts, v, n, n_oldv, &m))) return rc;
     /* the old values are in scratch now; their keys can go. The run's first key, if it was
@@ -319,5 +399,5 @@ int stor_samples_write(stor_txn *t, uint64_t sid, const int64_t *ts, const doubl
         int mrc = mdb_del(t->txn, t->s->chunks, &key, NULL);
         if (mrc) return stor__fail(t, mrc);
     }
-    return write_run(t, sid, w->ts, w->v, m, max);
+    return write_run(t, sid, w->ts, w->v, m, max, seal);
 }

@@ -191,6 +191,8 @@ int stor_env_open(const stor_opts *o, stor_env **out, ax_err *e) {
     /* an existing file may be larger than asked: LMDB adopts its size */
     MDB_envinfo info;
     if (!mdb_env_info(s->env, &info)) s->map_size = info.me_mapsize;
+    MDB_stat pst;
+    s->page_size = mdb_env_stat(s->env, &pst) == 0 ? pst.ms_psize : 4096;
     s->max_key = mdb_env_get_maxkeysize(s->env);
 
     MDB_txn *txn = NULL;

@@ -117,16 +117,18 @@ int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
                       stor_chunk_view *out, size_t cap, size_t *n_out);
 
 /* Write samples of sid (ts strictly increasing, n >= 1), merging with stored chunks that
- * overlap [ts[0], ts[n-1]] (on an equal timestamp the new sample wins) and with the last
- * chunk before ts[0] while it is open: it holds fewer than max_per_chunk / 2 samples and
- * under STOR_CHUNK_INLINE_BYTES / 2 bytes, or the merged run is expected to fit one chunk
- * (count and size). Output chunks hold at most max_per_chunk samples (capped at
- * CODEC_MAX_SAMPLES) and are cut early to stay under STOR_CHUNK_INLINE_BYTES (LMDB stores
- * such values inside leaf pages), but not below 64 samples. Keeps the invariant that a
- * series' chunks never overlap. Scratch lives in the env: no malloc per call once warm.
+ * overlap [ts[0], ts[n-1]] (on an equal timestamp the new sample wins). A series' chunks
+ * are sealed (filling most of one LMDB overflow page, or holding max_per_chunk samples;
+ * never reopened for appends) or small (at most STOR_CHUNK_INLINE_BYTES, inside leaf
+ * pages: the series' tail). New samples after the tail become a new small chunk, or extend
+ * the last one while it is under 512 bytes; once tail plus new samples fill about a page,
+ * the whole tail is rewritten as sealed chunks. Details: storage/chunks.c, top. Output
+ * chunks hold at most max_per_chunk samples (capped at CODEC_MAX_SAMPLES), never fewer
+ * than 64 when cut for size. Keeps the invariant that a series' chunks never overlap. A
+ * stored chunk in the way that does not decode is dropped (logged with sid and start) so
+ * that writes go on. Scratch lives in the env: no malloc per call once warm.
  * Returns 0, AX_EINVAL (n == 0, max_per_chunk == 0, ts not increasing, read txn),
- * AX_ECORRUPT (a chunk to merge does not decode: logged with sid and start; nothing is
- * written for sid), AX_EAGAIN (map grown: redo the txn), AX_ENOMEM, AX_EIO. */
+ * AX_EAGAIN (map grown: redo the txn), AX_ENOMEM, AX_EIO. */
 #ifndef STOR_CHUNK_INLINE_BYTES
 #define STOR_CHUNK_INLINE_BYTES 1900
 #endif

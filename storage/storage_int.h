@@ -55,6 +55,7 @@ struct stor_env {
     size_t map_size;
     bool grow_pending;       /* a growth could not take the lock in time: retry at next begin */
     int max_key;             /* mdb_env_get_maxkeysize */
+    size_t page_size;        /* LMDB page size (sealed chunks are cut to fill pages) */
     stor__scratch w;
 };
 
