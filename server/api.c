@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* ---- POST /api/v1/write ---- */
 
@@ -84,21 +85,35 @@ static void h_write(srv_req *r, void *ctx) {
     srv_req_work(r, rw_work, rw_after);
 }
 
-/* ---- GET /api/v1/export ---- */
+/* ---- GET /api/v1/export ----
+ * Streamed: the first work item parses match[], selects and sorts the series; each work
+ * item then renders up to EX_PIECE bytes of lines and `after` sends them as one chunk and
+ * queues the next item, so memory stays at a piece or two whatever the export's size.
+ * Nothing is sent before the selection succeeded, so errors in the request still get a
+ * proper 4xx; a read error after that aborts the body (no final chunk). */
 
 #define MAX_MATCH 32
-
-typedef struct ex_job {
-    int rc;
-    ax_err err;
-    ax_buf out;
-} ex_job;
+#define EX_PIECE (1u << 20)
+#define EX_QUEUE_MAX (8u << 20)   /* pause producing while this much waits on the socket */
 
 typedef struct ex_item {
     uint64_t sid;
     const uint8_t *labels;
     size_t len;
 } ex_item;
+
+typedef struct ex_job {
+    int rc;
+    ax_err err;
+    ax_buf out;
+    eng_sel *sels[MAX_MATCH];
+    size_t nm;
+    ex_item *items;
+    size_t n_items, next;
+    int64_t start, end;
+    bool started;
+    eng_samples smp;
+} ex_job;
 
 static int ex_cmp(const void *a, const void *b) {
     uint64_t x = ((const ex_item *)a)->sid, y = ((const ex_item *)b)->sid;
@@ -130,9 +145,42 @@ static int put_export_line(ax_buf *b, const uint8_t *labels, size_t len, const e
         if (!rc) rc = ax_buf_append(b, num, k);
     }
     if (!rc) rc = ax_buf_append(b, "],\"timestamps\":[", 16);
-    for (size_t i = 0; i < s->n && !rc; i++) rc = ax_buf_printf(b, i ? ",%lld" : "%lld", (long long)s->ts[i]);
+    for (size_t i = 0; i < s->n && !rc; i++) {
+        char num[24];
+        int k = snprintf(num, sizeof num, i ? ",%lld" : "%lld", (long long)s->ts[i]);
+        rc = ax_buf_append(b, num, (size_t)k);
+    }
     if (!rc) rc = ax_buf_append(b, "]}\n", 3);
     return rc;
+}
+
+static void ex_free(ex_job *j) {
+    for (size_t i = 0; i < j->nm; i++) eng_sel_free(j->sels[i]);
+    j->nm = 0;
+    free(j->items);
+    j->items = NULL;
+    eng_samples_free(&j->smp);
+    ax_buf_free(&j->out);
+}
+
+/* Render lines into j->out until it holds a piece or the series run out. */
+static void ex_produce(srv_app *app, ex_job *j) {
+    ax_buf_init(&j->out, app->max_export_bytes);
+    while (j->next < j->n_items && j->out.len < EX_PIECE && !j->rc) {
+        ex_item *it = &j->items[j->next++];
+        if (j->next > 1 && it->sid == j->items[j->next - 2].sid) continue;
+        int rc = eng_series_read(app->e, it->sid, j->start, j->end, 0, &j->smp);
+        if (rc == AX_ENOTFOUND) continue;
+        if (rc) {
+            j->rc = ax_err_set(&j->err, rc, "reading series %llu: %s", (unsigned long long)it->sid,
+                               ax_strerror(rc));
+            break;
+        }
+        if (!j->smp.n) continue;
+        rc = put_export_line(&j->out, it->labels, it->len, &j->smp);
+        if (rc) j->rc = ax_err_set(&j->err, rc == AX_ETOOBIG ? AX_ELIMIT : rc,
+                                   "one series renders to more than %zu bytes", app->max_export_bytes);
+    }
 }
 
 static void ex_work(srv_req *r) {
@@ -141,11 +189,6 @@ static void ex_work(srv_req *r) {
     ax_arena *a = srv_req_arena(r);
     srv_span ms[MAX_MATCH];
     size_t nm = srv_req_params(r, "match[]", ms, MAX_MATCH);
-    int64_t start, end;
-    eng_sel *sels[MAX_MATCH] = {0};
-    ex_item *items = NULL;
-    size_t n_items = 0;
-    eng_samples smp = {0};
     if (nm == 0) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "missing match[] parameter");
         return;
@@ -154,9 +197,9 @@ static void ex_work(srv_req *r) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "too many match[] parameters (at most %d)", MAX_MATCH);
         return;
     }
-    if ((j->rc = parse_time_param(r, "start", INT64_MIN, &start, &j->err))) return;
-    if ((j->rc = parse_time_param(r, "end", INT64_MAX, &end, &j->err))) return;
-    if (end < start) {
+    if ((j->rc = parse_time_param(r, "start", INT64_MIN, &j->start, &j->err))) return;
+    if ((j->rc = parse_time_param(r, "end", INT64_MAX, &j->end, &j->err))) return;
+    if (j->end < j->start) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "end timestamp must not be before start time");
         return;
     }
@@ -166,53 +209,62 @@ static void ex_work(srv_req *r) {
         size_t n = 0;
         j->rc = pql_selector_parse(ms[i].p, ms[i].len, a, &m, &n, &j->err);
         if (j->rc) break;
-        j->rc = eng_select(app->e, m, n, 0, &sels[i]);
+        j->rc = eng_select(app->e, m, n, 0, &j->sels[j->nm]);
         pql_matchers_free(m, n);
-        if (!j->rc) total += eng_sel_count(sels[i]);
+        if (!j->rc) total += eng_sel_count(j->sels[j->nm++]);
     }
     if (!j->rc) {
-        items = malloc((total ? total : 1) * sizeof *items);
-        if (!items) j->rc = AX_ENOMEM;
+        j->items = malloc((total ? total : 1) * sizeof *j->items);
+        if (!j->items) j->rc = AX_ENOMEM;
     }
-    for (size_t i = 0; i < nm && !j->rc; i++)
-        for (size_t k = 0; k < eng_sel_count(sels[i]); k++) {
-            items[n_items].sid = eng_sel_sid(sels[i], k);
-            items[n_items].labels = eng_sel_labels(sels[i], k, &items[n_items].len);
-            n_items++;
+    for (size_t i = 0; i < j->nm && !j->rc; i++)
+        for (size_t k = 0; k < eng_sel_count(j->sels[i]); k++) {
+            ex_item *it = &j->items[j->n_items++];
+            it->sid = eng_sel_sid(j->sels[i], k);
+            it->labels = eng_sel_labels(j->sels[i], k, &it->len);
         }
-    if (!j->rc && n_items) qsort(items, n_items, sizeof *items, ex_cmp);
-    ax_buf_init(&j->out, app->max_export_bytes);
-    for (size_t i = 0; i < n_items && !j->rc; i++) {
-        if (i && items[i].sid == items[i - 1].sid) continue;
-        int rc = eng_series_read(app->e, items[i].sid, start, end, 0, &smp);
-        if (rc == AX_ENOTFOUND) continue;
-        if (rc) {
-            j->rc = ax_err_set(&j->err, rc, "reading series: %s", ax_strerror(rc));
-            break;
-        }
-        if (!smp.n) continue;
-        rc = put_export_line(&j->out, items[i].labels, items[i].len, &smp);
-        if (rc == AX_ETOOBIG)
-            j->rc = ax_err_set(&j->err, AX_ELIMIT,
-                               "export larger than %zu bytes: narrow match[] or start/end",
-                               app->max_export_bytes);
-        else j->rc = rc;
-    }
-    eng_samples_free(&smp);
-    free(items);
-    for (size_t i = 0; i < nm && i < MAX_MATCH; i++) eng_sel_free(sels[i]);
+    if (!j->rc && j->n_items) qsort(j->items, j->n_items, sizeof *j->items, ex_cmp);
+    if (!j->rc) ex_produce(app, j);
+}
+
+static void ex_more_work(srv_req *r) { ex_produce(srv_req_ctx(r), srv_req_udata(r)); }
+
+/* The client reads slower than we render: wait a little on the worker, render nothing. */
+static void ex_wait_work(srv_req *r) {
+    ex_job *j = srv_req_udata(r);
+    ax_buf_init(&j->out, 0);
+    struct timespec d = {0, 5 * 1000000L};
+    nanosleep(&d, NULL);
 }
 
 static void ex_after(srv_req *r) {
     ex_job *j = srv_req_udata(r);
-    if (j->rc) {
-        ax_buf_free(&j->out);
+    if (j->rc && !j->started) {
+        ex_free(j);
         const char *etype = NULL;
         int status = srv_http_status_of(j->rc, &etype);
         srv_reply_error(r, status, etype, "%s", j->err.msg[0] ? j->err.msg : ax_strerror(j->rc));
         return;
     }
-    srv_reply_buf_take(r, 200, "application/stream+json; charset=utf-8", &j->out);
+    if (!j->started) {
+        srv_reply_stream_begin(r, 200, "application/stream+json; charset=utf-8");
+        j->started = true;
+    }
+    bool gone = srv_reply_stream_take(r, &j->out) != 0;
+    if (j->rc) fprintf(stderr, "auspex: export aborted: %s\n", j->err.msg);
+    if (!gone && !j->rc && j->next < j->n_items) {
+        /* the socket drains while the next piece renders; past EX_QUEUE_MAX the next
+         * piece waits for it (bounded memory for slow readers) */
+        if (srv_reply_stream_queued(r) < EX_QUEUE_MAX) {
+            srv_req_work(r, ex_more_work, ex_after);
+            return;
+        }
+        srv_req_work(r, ex_wait_work, ex_after);
+        return;
+    }
+    bool complete = !gone && !j->rc;
+    ex_free(j);
+    srv_reply_stream_end(r, complete);
 }
 
 static void h_export(srv_req *r, void *ctx) {

@@ -582,6 +582,81 @@ void srv__req_send(srv_req *r, int status, char *head, size_t head_len, char *bo
 
 bool srv_req_gone(const srv_req *r) { return r->conn->closed; }
 
+/* ---- streamed replies (chunked transfer encoding) ---- */
+
+void srv_reply_stream_begin(srv_req *r, int status, const char *content_type) {
+    AX_ASSERT(srv__on_loop(r->srv) && r->dispatched && !r->replied && !r->streaming);
+    r->streaming = true;
+    r->stream_status = status;
+    /* HTTP/1.0 has no chunked encoding: the body ends when the connection closes */
+    r->stream_keep = r->keep_alive && !r->srv->closing && !r->http10;
+    ax_buf h;
+    ax_buf_init(&h, SIZE_MAX);
+    int rc = ax_buf_printf(&h, "HTTP/1.1 %d %s\r\n", status, srv__status_text(status));
+    if (!rc && content_type) rc = ax_buf_printf(&h, "Content-Type: %s\r\n", content_type);
+    if (!rc && !r->http10) rc = ax_buf_append_str(&h, "Transfer-Encoding: chunked\r\n");
+    if (!rc && r->out_headers.len) rc = ax_buf_append(&h, r->out_headers.data, r->out_headers.len);
+    if (!rc && !r->stream_keep) rc = ax_buf_append_str(&h, "Connection: close\r\n");
+    if (!rc) rc = ax_buf_append(&h, "\r\n", 2);
+    if (rc) {
+        ax_buf_free(&h);
+        conn_close(r->conn); /* no memory for the head: the client sees the close */
+        return;
+    }
+    conn_write(r->conn, (char *)h.data, h.len, NULL, 0);
+}
+
+int srv_reply_stream_take(srv_req *r, ax_buf *b) {
+    AX_ASSERT(srv__on_loop(r->srv) && r->streaming && !r->replied);
+    srv_conn *c = r->conn;
+    if (c->closed) {
+        ax_buf_free(b);
+        return AX_EIO;
+    }
+    if (!b->len || r->method == SRV_HEAD) {
+        ax_buf_free(b);
+        return 0;
+    }
+    char *size_line = NULL;
+    size_t slen = 0;
+    if (!r->http10) {
+        if (ax_buf_append(b, "\r\n", 2) || !(size_line = malloc(24))) {
+            ax_buf_free(b);
+            conn_close(c);
+            return AX_ENOMEM;
+        }
+        slen = (size_t)snprintf(size_line, 24, "%zx\r\n", b->len - 2);
+    } else if (!(size_line = malloc(1))) {
+        ax_buf_free(b);
+        conn_close(c);
+        return AX_ENOMEM;
+    }
+    char *body = (char *)b->data;
+    size_t blen = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    conn_write(c, size_line, slen, body, blen);
+    return c->closed ? AX_EIO : 0;
+}
+
+size_t srv_reply_stream_queued(const srv_req *r) {
+    return r->conn->closed || r->conn->fake ? 0 : r->conn->tcp.write_queue_size;
+}
+
+void srv_reply_stream_end(srv_req *r, bool complete) {
+    AX_ASSERT(srv__on_loop(r->srv) && r->streaming && !r->replied && !r->work_pending);
+    r->replied = true;
+    if (!complete) {
+        /* no last chunk: the client sees a truncated body, not a short success */
+        srv__req_send(r, r->stream_status, NULL, 0, NULL, 0, false);
+        return;
+    }
+    bool chunked = !r->http10;
+    char *tail = malloc(6);
+    if (tail && chunked) memcpy(tail, "0\r\n\r\n", 5);
+    srv__req_send(r, r->stream_status, tail, chunked ? 5 : 0, NULL, 0, r->stream_keep);
+}
+
 /* ---- off-loop work ---- */
 
 static void on_work(uv_work_t *w) {

@@ -219,6 +219,22 @@ void srv_reply_error(srv_req *r, int status, const char *error_type, const char 
 void srv_reply_verror(srv_req *r, int status, const char *error_type, const char *fmt,
                       va_list ap);
 
+/* ---- streamed responses (chunked transfer encoding; for bodies too big to build whole) ----
+ * srv_reply_stream_begin writes the status line and headers; each srv_reply_stream_take
+ * sends one chunk; srv_reply_stream_end(r, true) sends the last chunk and completes the
+ * reply (the request then counts as replied). Between them the request may go on using
+ * srv_req_work (produce the next piece on a worker, send it from `after`). HTTP/1.0
+ * clients get the body unframed and the connection closed at the end. end(r, false)
+ * aborts: the connection is closed without the last chunk, so the client sees the body
+ * is incomplete. Loop thread only. */
+void srv_reply_stream_begin(srv_req *r, int status, const char *content_type);
+/* Send b's bytes as one chunk, taking b's memory (b is left empty). Returns 0, or AX_EIO
+ * when the client is gone (stop producing, then call srv_reply_stream_end). */
+int srv_reply_stream_take(srv_req *r, ax_buf *b);
+/* Bytes queued on the connection and not yet written (to pace a producer). */
+size_t srv_reply_stream_queued(const srv_req *r);
+void srv_reply_stream_end(srv_req *r, bool complete);
+
 /* The table from a status code to HTTP: AX_EINVAL -> 400 bad_data, AX_ETOOBIG -> 413
  * bad_data, AX_ELIMIT -> 422 execution, AX_ENOTFOUND -> 404 not_found, AX_EAGAIN, AX_EIO,
  * AX_EFULL, AX_ENOMEM -> 503 unavailable, AX_ECORRUPT and anything else -> 500 internal.

@@ -87,6 +87,9 @@ struct srv_req {
     bool dispatched;           /* handed to the handler */
     bool work_pending;
     bool replied;
+    bool streaming;            /* srv_reply_stream_begin was called; replied at _end */
+    bool stream_keep;          /* keep the connection after the streamed reply */
+    int stream_status;
 };
 
 /* http.c: queue response bytes on r's connection (takes head and body, both malloc'd; body
