@@ -43,7 +43,7 @@ static cfg C = {
     .max_insert = "32MB",
     .max_series = "0",
     .flush_interval = "60s",
-    .head_max = "4000000",
+    .head_max = "2000000",
 };
 
 static const flag_def FLAGS[] = {
