@@ -17,6 +17,19 @@
 #include <strings.h>
 #include <time.h>
 
+/* Give the request a zeroed job of `size` bytes in its arena (as udata). NULL (and a 503
+ * reply) when the request's memory budget is spent. */
+static void *job_new(srv_req *r, size_t size) {
+    void *j = ax_arena_alloc(srv_req_arena(r), size);
+    if (!j) {
+        srv_reply_error(r, 503, "unavailable", "out of request memory");
+        return NULL;
+    }
+    memset(j, 0, size);
+    srv_req_set_udata(r, j);
+    return j;
+}
+
 /* ---- POST /api/v1/write ---- */
 
 typedef struct rw_job {
@@ -75,14 +88,7 @@ static void h_write(srv_req *r, void *ctx) {
                         (int)(clen > 32 ? 32 : clen), enc);
         return;
     }
-    rw_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
-    if (!j) {
-        srv_reply_error(r, 503, "unavailable", "out of request memory");
-        return;
-    }
-    memset(j, 0, sizeof *j);
-    srv_req_set_udata(r, j);
-    srv_req_work(r, rw_work, rw_after);
+    if (job_new(r, sizeof(rw_job))) srv_req_work(r, rw_work, rw_after);
 }
 
 /* ---- GET /api/v1/export ----
@@ -268,14 +274,7 @@ static void ex_after(srv_req *r) {
 }
 
 static void h_export(srv_req *r, void *ctx) {
-    ex_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
-    if (!j) {
-        srv_reply_error(r, 503, "unavailable", "out of request memory");
-        return;
-    }
-    memset(j, 0, sizeof *j);
-    srv_req_set_udata(r, j);
-    srv_req_work(r, ex_work, ex_after);
+    if (job_new(r, sizeof(ex_job))) srv_req_work(r, ex_work, ex_after);
 }
 
 /* ---- /metrics, probes, flush, build info ---- */
@@ -301,15 +300,10 @@ static void metrics_after(srv_req *r) {
 }
 
 static void h_metrics(srv_req *r, void *ctx) {
-    buf_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
-    if (!j) {
-        srv_reply_error(r, 503, "unavailable", "out of request memory");
-        return;
-    }
-    memset(j, 0, sizeof *j);
+    buf_job *j = job_new(r, sizeof *j);
+    if (!j) return;
     ax_buf_init(&j->out, 64u << 20);
     j->rc = srv_metrics_http_write(ctx, &j->out); /* server counters: loop thread only */
-    srv_req_set_udata(r, j);
     srv_req_work(r, metrics_work, metrics_after);
 }
 
@@ -340,14 +334,7 @@ static void flush_after(srv_req *r) {
 }
 
 static void h_force_flush(srv_req *r, void *ctx) {
-    buf_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
-    if (!j) {
-        srv_reply_error(r, 503, "unavailable", "out of request memory");
-        return;
-    }
-    memset(j, 0, sizeof *j);
-    srv_req_set_udata(r, j);
-    srv_req_work(r, flush_work, flush_after);
+    if (job_new(r, sizeof(buf_job))) srv_req_work(r, flush_work, flush_after);
 }
 
 static void h_buildinfo(srv_req *r, void *ctx) {
