@@ -127,6 +127,9 @@ struct eng {
     bool rotated;
     uint64_t rotated_seg;
     pthread_cond_t rotate_cond;
+    size_t applying;            /* durable batches whose writers have not yet put them in
+                                 * the head; the writer rotates the WAL only at 0 */
+    pthread_cond_t applied_cond;
     bool stopping;
     bool closed_writes;
 

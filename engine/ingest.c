@@ -2,7 +2,8 @@
  *
  * RECEIVED -(eng_write: normalise, find/create series, frame one WAL record)-> STAGED
  * STAGED -(writer thread: one write()+fdatasync() for every batch waiting)-> DURABLE
- * DURABLE -(writer: insert into the series' head buffers)-> VISIBLE -(wake caller)-> ACKED
+ * DURABLE -(writer wakes the callers; each inserts its own batch into the head, in
+ *   parallel)-> VISIBLE -(eng_write returns 0)-> ACKED
  * any -(error)-> FAILED: eng_write returns it; nothing of the batch is in the head, and
  *   its WAL bytes were cut off again (or the WAL refuses all writes until restart).
  * Invariant 1: eng_write returns 0 only for a batch whose record was fdatasync'd.
@@ -11,7 +12,8 @@
  * Flush (flusher thread, at most one at a time), when the head holds head_max_samples,
  * the WAL exceeds wal_max_bytes, flush_interval has passed, or eng_flush asks:
  *   1. ask the writer to rotate the WAL: segment S closes; everything in segments <= S
- *      is already in the head, because the writer applies a group before it rotates;
+ *      is already in the head, because the writer rotates only when no durable batch is
+ *      still being inserted (e->applying == 0);
  *   2. take the dirty-series list and move each one's head buffer to its `fl` slot
  *      (pointer swap under the series' stripe lock; readers see buf + fl);
  *   3. one LMDB write txn: new series and their postings, stor_samples_write of every fl
@@ -275,19 +277,25 @@ static void *writer_main(void *arg) {
             atomic_fetch_add(&e->st_commit_ns, ax_mono_ns() - t0);
             atomic_fetch_add(&e->st_commits, 1);
             atomic_fetch_add(&e->st_commit_batches, nb);
-            if (!rc)
-                for (eng_batch *b = list; b; b = b->next) apply_batch(e, b);
+            /* each writer puts its own batch into the head once woken (in parallel, off this
+             * thread); `applying` counts those still doing so */
             pthread_mutex_lock(&e->q_mu);
             for (eng_batch *b = list, *next; b; b = next) {
                 next = b->next;
                 b->status = rc;
                 b->done = true;
+                if (!rc) e->applying++;
             }
             pthread_cond_broadcast(&e->done_cond);
             pthread_mutex_unlock(&e->q_mu);
             if (flush_due_by_size(e)) wake_flusher(e);
         }
         if (rot) {
+            /* everything written to the old segment must be in the head before the flusher
+             * takes the dirty list, so wait for the writers still inserting */
+            pthread_mutex_lock(&e->q_mu);
+            while (e->applying) pthread_cond_wait(&e->applied_cond, &e->q_mu);
+            pthread_mutex_unlock(&e->q_mu);
             uint64_t old = 0;
             int rc = eng__wal_rotate(&e->wal, &old);
             pthread_mutex_lock(&e->q_mu);
@@ -398,6 +406,12 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
     while (!b.done) pthread_cond_wait(&e->done_cond, &e->q_mu);
     pthread_mutex_unlock(&e->q_mu);
     rc = b.status;
+    if (!rc) {
+        apply_batch(e, &b); /* durable: now visible */
+        pthread_mutex_lock(&e->q_mu);
+        if (--e->applying == 0) pthread_cond_broadcast(&e->applied_cond);
+        pthread_mutex_unlock(&e->q_mu);
+    }
     if (rc) ax_err_set(err, rc, "write-ahead log: %s", ax_strerror(rc));
 out:
     ax_buf_free(&lb);
@@ -678,6 +692,7 @@ int eng_open(const eng_opts *o, eng **out, ax_err *err) {
     pthread_cond_init(&e->q_cond, NULL);
     pthread_cond_init(&e->done_cond, NULL);
     pthread_cond_init(&e->rotate_cond, NULL);
+    pthread_cond_init(&e->applied_cond, NULL);
     pthread_mutex_init(&e->dirty_mu, NULL);
     pthread_mutex_init(&e->flush_mu, NULL);
     pthread_mutex_init(&e->fl_mu, NULL);

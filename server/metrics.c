@@ -26,7 +26,7 @@ static int process_metrics(ax_buf *b, srv_app *app) {
             char *p = strrchr(line, ')');
             unsigned long long ut = 0, st = 0, rss = 0;
             /* fields after the ")" that ends the command name; state is field 3 */
-            for (int field = 2; p && *p; field++) {
+            for (int field = 3; p && *p; field++) {
                 while (*p == ' ' || *p == ')') p++;
                 if (!*p) break;
                 char *end = NULL;
