@@ -78,6 +78,13 @@ static void rw_after(srv_req *r) {
 static void h_write(srv_req *r, void *ctx) {
     srv_app *app = ctx;
     atomic_fetch_add(&app->rw_requests, 1);
+    if (srv_req_param(r, "get_vm_proto_version", NULL)) {
+        /* vmagent >= 1.88 asks whether VictoriaMetrics' own (zstd) protocol is spoken; a
+         * non-2xx answer makes it fall back to Prometheus remote-write */
+        srv_reply_error(r, 400, "bad_data",
+                        "only the Prometheus remote-write protocol (snappy) is supported");
+        return;
+    }
     size_t clen = 0;
     const char *enc = srv_req_header(r, "content-encoding", &clen);
     if (enc && !(clen == 6 && !strncasecmp(enc, "snappy", 6))) {

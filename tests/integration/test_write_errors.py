@@ -72,6 +72,9 @@ def main():
         st, _, resp = a.write(rw_body([([("__name__", "gz")], [(1, 1.0)])]),
                               headers={"Content-Encoding": "gzip"})
         check(st == 415 and is_prom_error(resp), "Content-Encoding gzip -> 415 (got %d)" % st)
+        st, _, resp = http("POST", a.url + "/api/v1/write?get_vm_proto_version=1", b"")
+        check(st == 400 and is_prom_error(resp),
+              "vmagent's protocol probe -> 400, so it falls back to remote-write (got %d)" % st)
         st, _, _ = a.write(snappy_literal(b""))
         check(st == 204, "empty WriteRequest -> 204 (got %d)" % st)
 
