@@ -10,6 +10,7 @@
 #include "server/app.h"
 #include "query/query.h"
 #include "server/remote_write.h"
+#include "server/text_import.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,14 +59,15 @@ static void rw_work(srv_req *r) {
     else j->reason = SRV_REJ_UNAVAILABLE;
 }
 
-static void rw_after(srv_req *r) {
+/* Reply to a write (remote-write or an import): 204, or the error with its status. */
+static void write_after(srv_req *r, bool remote_write) {
     srv_app *app = srv_req_ctx(r);
     rw_job *j = srv_req_udata(r);
     if (!j->rc) {
         srv_reply(r, 204, NULL, NULL, 0);
         return;
     }
-    atomic_fetch_add(&app->rw_requests_failed, 1);
+    if (remote_write) atomic_fetch_add(&app->rw_requests_failed, 1);
     atomic_fetch_add(&app->rejected[j->reason], 1);
     atomic_fetch_add(&app->rejected_rows[j->reason], j->samples);
     const char *etype = NULL;
@@ -74,6 +76,9 @@ static void rw_after(srv_req *r) {
     if (status == 503) srv_reply_header(r, "Retry-After", "1");
     srv_reply_error(r, status, etype, "%s", j->err.msg[0] ? j->err.msg : ax_strerror(j->rc));
 }
+
+static void rw_after(srv_req *r) { write_after(r, true); }
+static void ti_after(srv_req *r) { write_after(r, false); }
 
 static void h_write(srv_req *r, void *ctx) {
     srv_app *app = ctx;
@@ -96,6 +101,62 @@ static void h_write(srv_req *r, void *ctx) {
         return;
     }
     if (job_new(r, sizeof(rw_job))) srv_req_work(r, rw_work, rw_after);
+}
+
+/* ---- POST /api/v1/import/prometheus ----
+ * Prometheus text exposition (optional per-line timestamps in ms; lines without one get the
+ * time of the request), with VictoriaMetrics' extra_label=name=value parameters. All or
+ * nothing, like remote-write: the first bad line refuses the body with its line number. */
+
+#define MAX_EXTRA 16
+
+static void ti_work(srv_req *r) {
+    srv_app *app = srv_req_ctx(r);
+    rw_job *j = srv_req_udata(r);
+    srv_span xs[MAX_EXTRA];
+    size_t nx = srv_req_params(r, "extra_label", xs, MAX_EXTRA);
+    ax_label extra[MAX_EXTRA];
+    j->reason = SRV_REJ_DECODE;
+    if (nx > MAX_EXTRA) {
+        j->rc = ax_err_set(&j->err, AX_EINVAL, "at most %d extra_label parameters", MAX_EXTRA);
+        return;
+    }
+    for (size_t i = 0; i < nx; i++) {
+        const char *eq = memchr(xs[i].p, '=', xs[i].len);
+        if (!eq || eq == xs[i].p || !ax_label_name_valid(xs[i].p, (size_t)(eq - xs[i].p))) {
+            j->rc = ax_err_set(&j->err, AX_EINVAL,
+                               "extra_label \"%.*s\": want name=value with a valid label name",
+                               (int)(xs[i].len > 64 ? 64 : xs[i].len), xs[i].p);
+            return;
+        }
+        extra[i] = (ax_label){xs[i].p, eq + 1, (uint32_t)(eq - xs[i].p),
+                              (uint32_t)(xs[i].len - (size_t)(eq + 1 - xs[i].p))};
+    }
+    size_t len = 0;
+    const uint8_t *body = srv_req_body(r, &len);
+    eng_ts *ts = NULL;
+    size_t n = 0;
+    j->rc = srv_text_parse((const char *)body, len, ax_now_ms(), extra, nx, srv_req_arena(r), &ts,
+                           &n, &j->samples, &j->err);
+    if (j->rc) {
+        if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
+        return;
+    }
+    j->rc = eng_write(app->e, ts, n, &j->err);
+    if (j->rc == AX_EINVAL) j->reason = SRV_REJ_LABELS;
+    else if (j->rc == AX_ELIMIT) j->reason = SRV_REJ_LIMIT;
+    else j->reason = SRV_REJ_UNAVAILABLE;
+}
+
+static void h_import_text(srv_req *r, void *ctx) {
+    size_t clen = 0;
+    const char *enc = srv_req_header(r, "content-encoding", &clen);
+    if (enc && !(clen == 8 && !strncasecmp(enc, "identity", 8))) {
+        srv_reply_error(r, 415, "bad_data", "unsupported Content-Encoding \"%.*s\"",
+                        (int)(clen > 32 ? 32 : clen), enc);
+        return;
+    }
+    if (job_new(r, sizeof(rw_job))) srv_req_work(r, ti_work, ti_after);
 }
 
 /* ---- GET /api/v1/export ----
@@ -358,6 +419,7 @@ int srv_api_register(srv_app *app) {
     srv_http *h = app->http;
     int rc = 0;
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/write", false, h_write, app);
+    if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import/prometheus", false, h_import_text, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/export", false, h_export, app);
     if (!rc) rc = srv_http_route_max_body(h, "/api/v1/export", false, 1u << 20);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/metrics", false, h_metrics, app);
