@@ -110,28 +110,40 @@ static void h_write(srv_req *r, void *ctx) {
 
 #define MAX_EXTRA 16
 
-static void ti_work(srv_req *r) {
-    srv_app *app = srv_req_ctx(r);
-    rw_job *j = srv_req_udata(r);
+/* extra_label=name=value parameters into extra[0..MAX_EXTRA). OUT: *n. */
+static int extra_labels(srv_req *r, ax_label *extra, size_t *n, ax_err *e) {
     srv_span xs[MAX_EXTRA];
     size_t nx = srv_req_params(r, "extra_label", xs, MAX_EXTRA);
-    ax_label extra[MAX_EXTRA];
-    j->reason = SRV_REJ_DECODE;
-    if (nx > MAX_EXTRA) {
-        j->rc = ax_err_set(&j->err, AX_EINVAL, "at most %d extra_label parameters", MAX_EXTRA);
-        return;
-    }
+    if (nx > MAX_EXTRA)
+        return ax_err_set(e, AX_EINVAL, "at most %d extra_label parameters", MAX_EXTRA);
     for (size_t i = 0; i < nx; i++) {
         const char *eq = memchr(xs[i].p, '=', xs[i].len);
-        if (!eq || eq == xs[i].p || !ax_label_name_valid(xs[i].p, (size_t)(eq - xs[i].p))) {
-            j->rc = ax_err_set(&j->err, AX_EINVAL,
-                               "extra_label \"%.*s\": want name=value with a valid label name",
-                               (int)(xs[i].len > 64 ? 64 : xs[i].len), xs[i].p);
-            return;
-        }
+        if (!eq || eq == xs[i].p || !ax_label_name_valid(xs[i].p, (size_t)(eq - xs[i].p)))
+            return ax_err_set(e, AX_EINVAL,
+                              "extra_label \"%.*s\": want name=value with a valid label name",
+                              (int)(xs[i].len > 64 ? 64 : xs[i].len), xs[i].p);
         extra[i] = (ax_label){xs[i].p, eq + 1, (uint32_t)(eq - xs[i].p),
                               (uint32_t)(xs[i].len - (size_t)(eq + 1 - xs[i].p))};
     }
+    *n = nx;
+    return 0;
+}
+
+/* The common end of an import: hand the decoded series to the engine. */
+static void import_write(srv_app *app, rw_job *j, eng_ts *ts, size_t n) {
+    j->rc = eng_write(app->e, ts, n, &j->err);
+    if (j->rc == AX_EINVAL) j->reason = SRV_REJ_LABELS;
+    else if (j->rc == AX_ELIMIT) j->reason = SRV_REJ_LIMIT;
+    else j->reason = SRV_REJ_UNAVAILABLE;
+}
+
+static void ti_work(srv_req *r) {
+    srv_app *app = srv_req_ctx(r);
+    rw_job *j = srv_req_udata(r);
+    ax_label extra[MAX_EXTRA];
+    size_t nx = 0;
+    j->reason = SRV_REJ_DECODE;
+    if ((j->rc = extra_labels(r, extra, &nx, &j->err))) return;
     size_t len = 0;
     const uint8_t *body = srv_req_body(r, &len);
     eng_ts *ts = NULL;
@@ -142,10 +154,7 @@ static void ti_work(srv_req *r) {
         if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
         return;
     }
-    j->rc = eng_write(app->e, ts, n, &j->err);
-    if (j->rc == AX_EINVAL) j->reason = SRV_REJ_LABELS;
-    else if (j->rc == AX_ELIMIT) j->reason = SRV_REJ_LIMIT;
-    else j->reason = SRV_REJ_UNAVAILABLE;
+    import_write(app, j, ts, n);
 }
 
 static void h_import_text(srv_req *r, void *ctx) {
