@@ -10,6 +10,7 @@
 #include "server/app.h"
 #include "query/query.h"
 #include "server/remote_write.h"
+#include "server/jsonl_import.h"
 #include "server/text_import.h"
 
 #include <stdio.h>
@@ -166,6 +167,40 @@ static void h_import_text(srv_req *r, void *ctx) {
         return;
     }
     if (job_new(r, sizeof(rw_job))) srv_req_work(r, ti_work, ti_after);
+}
+
+/* ---- POST /api/v1/import ----
+ * VictoriaMetrics JSON lines, the counterpart of /api/v1/export; all or nothing. */
+
+static void ji_work(srv_req *r) {
+    srv_app *app = srv_req_ctx(r);
+    rw_job *j = srv_req_udata(r);
+    ax_label extra[MAX_EXTRA];
+    size_t nx = 0;
+    j->reason = SRV_REJ_DECODE;
+    if ((j->rc = extra_labels(r, extra, &nx, &j->err))) return;
+    size_t len = 0;
+    const uint8_t *body = srv_req_body(r, &len);
+    eng_ts *ts = NULL;
+    size_t n = 0;
+    j->rc = srv_jsonl_parse((const char *)body, len, extra, nx, srv_req_arena(r), &ts, &n,
+                            &j->samples, &j->err);
+    if (j->rc) {
+        if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
+        return;
+    }
+    import_write(app, j, ts, n);
+}
+
+static void h_import_json(srv_req *r, void *ctx) {
+    size_t clen = 0;
+    const char *enc = srv_req_header(r, "content-encoding", &clen);
+    if (enc && !(clen == 8 && !strncasecmp(enc, "identity", 8))) {
+        srv_reply_error(r, 415, "bad_data", "unsupported Content-Encoding \"%.*s\"",
+                        (int)(clen > 32 ? 32 : clen), enc);
+        return;
+    }
+    if (job_new(r, sizeof(rw_job))) srv_req_work(r, ji_work, ti_after);
 }
 
 /* ---- GET /api/v1/export ----
@@ -429,6 +464,7 @@ int srv_api_register(srv_app *app) {
     int rc = 0;
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/write", false, h_write, app);
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import/prometheus", false, h_import_text, app);
+    if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import", false, h_import_json, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/export", false, h_export, app);
     if (!rc) rc = srv_http_route_max_body(h, "/api/v1/export", false, 1u << 20);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/metrics", false, h_metrics, app);
