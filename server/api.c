@@ -36,6 +36,7 @@ static void *job_new(srv_req *r, size_t size) {
 
 typedef struct rw_job {
     int rc;
+    bool json;          /* imports: JSON lines, else text exposition */
     int reason;
     size_t samples;
     ax_err err;
@@ -79,7 +80,7 @@ static void write_after(srv_req *r, bool remote_write) {
 }
 
 static void rw_after(srv_req *r) { write_after(r, true); }
-static void ti_after(srv_req *r) { write_after(r, false); }
+static void import_after(srv_req *r) { write_after(r, false); }
 
 static void h_write(srv_req *r, void *ctx) {
     srv_app *app = ctx;
@@ -138,7 +139,8 @@ static void import_write(srv_app *app, rw_job *j, eng_ts *ts, size_t n) {
     else j->reason = SRV_REJ_UNAVAILABLE;
 }
 
-static void ti_work(srv_req *r) {
+/* Both imports: extra labels, parse the body with the route's format, hand it on. */
+static void import_work(srv_req *r) {
     srv_app *app = srv_req_ctx(r);
     rw_job *j = srv_req_udata(r);
     ax_label extra[MAX_EXTRA];
@@ -146,11 +148,15 @@ static void ti_work(srv_req *r) {
     j->reason = SRV_REJ_DECODE;
     if ((j->rc = extra_labels(r, extra, &nx, &j->err))) return;
     size_t len = 0;
-    const uint8_t *body = srv_req_body(r, &len);
+    const char *body = (const char *)srv_req_body(r, &len);
     eng_ts *ts = NULL;
     size_t n = 0;
-    j->rc = srv_text_parse((const char *)body, len, ax_now_ms(), extra, nx, srv_req_arena(r), &ts,
-                           &n, &j->samples, &j->err);
+    if (j->json)
+        j->rc = srv_jsonl_parse(body, len, extra, nx, srv_req_arena(r), &ts, &n, &j->samples,
+                                &j->err);
+    else
+        j->rc = srv_text_parse(body, len, ax_now_ms(), extra, nx, srv_req_arena(r), &ts, &n,
+                               &j->samples, &j->err);
     if (j->rc) {
         if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
         return;
@@ -158,7 +164,7 @@ static void ti_work(srv_req *r) {
     import_write(app, j, ts, n);
 }
 
-static void h_import_text(srv_req *r, void *ctx) {
+static void import_start(srv_req *r, bool json) {
     size_t clen = 0;
     const char *enc = srv_req_header(r, "content-encoding", &clen);
     if (enc && !(clen == 8 && !strncasecmp(enc, "identity", 8))) {
@@ -166,42 +172,17 @@ static void h_import_text(srv_req *r, void *ctx) {
                         (int)(clen > 32 ? 32 : clen), enc);
         return;
     }
-    if (job_new(r, sizeof(rw_job))) srv_req_work(r, ti_work, ti_after);
+    rw_job *j = job_new(r, sizeof *j);
+    if (!j) return;
+    j->json = json;
+    srv_req_work(r, import_work, import_after);
 }
+
+static void h_import_text(srv_req *r, void *ctx) { import_start(r, false); }
 
 /* ---- POST /api/v1/import ----
  * VictoriaMetrics JSON lines, the counterpart of /api/v1/export; all or nothing. */
-
-static void ji_work(srv_req *r) {
-    srv_app *app = srv_req_ctx(r);
-    rw_job *j = srv_req_udata(r);
-    ax_label extra[MAX_EXTRA];
-    size_t nx = 0;
-    j->reason = SRV_REJ_DECODE;
-    if ((j->rc = extra_labels(r, extra, &nx, &j->err))) return;
-    size_t len = 0;
-    const uint8_t *body = srv_req_body(r, &len);
-    eng_ts *ts = NULL;
-    size_t n = 0;
-    j->rc = srv_jsonl_parse((const char *)body, len, extra, nx, srv_req_arena(r), &ts, &n,
-                            &j->samples, &j->err);
-    if (j->rc) {
-        if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
-        return;
-    }
-    import_write(app, j, ts, n);
-}
-
-static void h_import_json(srv_req *r, void *ctx) {
-    size_t clen = 0;
-    const char *enc = srv_req_header(r, "content-encoding", &clen);
-    if (enc && !(clen == 8 && !strncasecmp(enc, "identity", 8))) {
-        srv_reply_error(r, 415, "bad_data", "unsupported Content-Encoding \"%.*s\"",
-                        (int)(clen > 32 ? 32 : clen), enc);
-        return;
-    }
-    if (job_new(r, sizeof(rw_job))) srv_req_work(r, ji_work, ti_after);
-}
+static void h_import_json(srv_req *r, void *ctx) { import_start(r, true); }
 
 /* ---- GET /api/v1/export ----
  * Streamed: the first work item parses match[], selects and sorts the series; each work

@@ -17,6 +17,7 @@
  * grammar was checked here; timestamps are converted exactly here (integer-valued
  * decimals only, explicit int64 overflow check), never through a double.
  */
+#include "server/parse_msg.h"
 #include "server/jsonl_import.h"
 
 #include <math.h>
@@ -60,31 +61,6 @@ static int fail(jl_parser *p, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return ax_err_set(p->e, AX_EINVAL, "line %zu: %s", p->lineno, msg);
-}
-
-/* A printable excerpt of s[0..len): at most 40 bytes, others shown as '?', "..." if cut. */
-static const char *show(char *out, size_t cap, const char *s, size_t len) {
-    size_t n = 0, max = cap > 4 ? cap - 4 : 0, i;
-    if (max > 40) max = 40;
-    for (i = 0; i < len && n < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[n++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
-    }
-    if (i < len && n + 3 < cap) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = 0;
-    return out;
-}
-
-/* "'x'" or "end of line" for what is at s (< end or == end). */
-static const char *found(char *out, size_t cap, const char *s, const char *end) {
-    if (s >= end) return "end of line";
-    unsigned char c = (unsigned char)*s;
-    if (c >= 0x20 && c < 0x7f) snprintf(out, cap, "'%c'", c);
-    else snprintf(out, cap, "byte 0x%02x", c);
-    return out;
 }
 
 /* ---- lexing ---- */
@@ -221,7 +197,7 @@ static int jl_str_scan(jl_parser *p, const char **sp, const char *end, jl_str *s
     str->len = str->raw_len;
     if (esc && !jl_str_decode(start, str->raw_len, NULL, &str->len)) {
         char b[64];
-        return fail(p, "bad escape in string \"%s\" in %s", show(b, sizeof b, start, str->raw_len),
+        return fail(p, "bad escape in string \"%s\" in %s", srv__excerpt(b, sizeof b, start, str->raw_len),
                     what);
     }
     *sp = s + 1;
@@ -331,27 +307,27 @@ static int value_elem(jl_parser *p, const char **sp, const char *end, size_t idx
         else if (span_is(t, tl, "-Inf")) *out = -INFINITY;
         else
             return fail(p, "values[%zu]: string \"%s\" is not a number (want \"NaN\", \"Inf\", "
-                           "\"+Inf\" or \"-Inf\")", idx, show(b, sizeof b, str.raw, str.raw_len));
+                           "\"+Inf\" or \"-Inf\")", idx, srv__excerpt(b, sizeof b, str.raw, str.raw_len));
         *sp = s;
         return 0;
     }
     t = s;
     while (s < end && is_tok(*s)) s++;
     tl = (size_t)(s - t);
-    if (!tl) return fail(p, "values[%zu]: expected a number, found %s", idx, found(b2, sizeof b2, s, end));
+    if (!tl) return fail(p, "values[%zu]: expected a number, found %s", idx, srv__found(b2, sizeof b2, s, end));
     if (span_is(t, tl, "NaN")) *out = NAN;
     else if (span_is(t, tl, "Inf") || span_is(t, tl, "+Inf")) *out = INFINITY;
     else if (span_is(t, tl, "-Inf")) *out = -INFINITY;
     else {
-        if (jl_num_scan(t, s) != s) return fail(p, "values[%zu]: bad number \"%s\"", idx, show(b, sizeof b, t, tl));
+        if (jl_num_scan(t, s) != s) return fail(p, "values[%zu]: bad number \"%s\"", idx, srv__excerpt(b, sizeof b, t, tl));
         if (tl > JL_MAX_NUMBER) return fail(p, "values[%zu]: number of %zu bytes is too long", idx, tl);
         char nb[JL_MAX_NUMBER + 1];
         memcpy(nb, t, tl);
         nb[tl] = 0;
         char *stop = NULL;
         double v = strtod(nb, &stop);
-        if (stop != nb + tl) return fail(p, "values[%zu]: bad number \"%s\"", idx, show(b, sizeof b, t, tl));
-        if (isinf(v)) return fail(p, "values[%zu]: number \"%s\" is out of range", idx, show(b, sizeof b, t, tl));
+        if (stop != nb + tl) return fail(p, "values[%zu]: bad number \"%s\"", idx, srv__excerpt(b, sizeof b, t, tl));
+        if (isinf(v)) return fail(p, "values[%zu]: number \"%s\" is out of range", idx, srv__excerpt(b, sizeof b, t, tl));
         *out = v;
     }
     *sp = s;
@@ -364,11 +340,11 @@ static int ts_elem(jl_parser *p, const char **sp, const char *end, size_t idx, i
     char b[64], b2[32];
     while (s < end && is_tok(*s)) s++;
     size_t tl = (size_t)(s - t);
-    if (!tl) return fail(p, "timestamps[%zu]: expected an integer, found %s", idx, found(b2, sizeof b2, s, end));
-    if (jl_num_scan(t, s) != s) return fail(p, "timestamps[%zu]: bad number \"%s\"", idx, show(b, sizeof b, t, tl));
+    if (!tl) return fail(p, "timestamps[%zu]: expected an integer, found %s", idx, srv__found(b2, sizeof b2, s, end));
+    if (jl_num_scan(t, s) != s) return fail(p, "timestamps[%zu]: bad number \"%s\"", idx, srv__excerpt(b, sizeof b, t, tl));
     if (!jl_int_parse(t, tl, out))
         return fail(p, "timestamps[%zu]: \"%s\" is not an int64 number of milliseconds", idx,
-                    show(b, sizeof b, t, tl));
+                    srv__excerpt(b, sizeof b, t, tl));
     *sp = s;
     return 0;
 }
@@ -395,11 +371,11 @@ static int skip_value(jl_parser *p, const char **sp, const char *end, int depth)
                 jl_str k;
                 s = skip_ws(s, end);
                 if (s >= end || *s != '"')
-                    return fail(p, "expected a key string, found %s", found(b2, sizeof b2, s, end));
+                    return fail(p, "expected a key string, found %s", srv__found(b2, sizeof b2, s, end));
                 if ((rc = jl_str_scan(p, &s, end, &k, "a key"))) return rc;
                 s = skip_ws(s, end);
                 if (s >= end || *s != ':')
-                    return fail(p, "expected ':' after a key, found %s", found(b2, sizeof b2, s, end));
+                    return fail(p, "expected ':' after a key, found %s", srv__found(b2, sizeof b2, s, end));
                 s++;
             }
             if ((rc = skip_value(p, &s, end, depth + 1))) return rc;
@@ -412,7 +388,7 @@ static int skip_value(jl_parser *p, const char **sp, const char *end, int depth)
                 s++;
                 break;
             }
-            return fail(p, "expected ',' or '%c', found %s", close, found(b2, sizeof b2, s, end));
+            return fail(p, "expected ',' or '%c', found %s", close, srv__found(b2, sizeof b2, s, end));
         }
     } else if (*s == '"') {
         jl_str str;
@@ -423,7 +399,7 @@ static int skip_value(jl_parser *p, const char **sp, const char *end, int depth)
         s += 5;
     } else {
         const char *n = jl_num_scan(s, end);
-        if (!n) return fail(p, "expected a JSON value, found %s", found(b2, sizeof b2, s, end));
+        if (!n) return fail(p, "expected a JSON value, found %s", srv__found(b2, sizeof b2, s, end));
         s = n;
     }
     *sp = s;
@@ -435,7 +411,7 @@ static int parse_metric(jl_parser *p, const char **sp, const char *end, jl_line 
     const char *s = *sp;
     char b[64], b2[32];
     int rc;
-    if (s >= end || *s != '{') return fail(p, "\"metric\" must be an object, found %s", found(b2, sizeof b2, s, end));
+    if (s >= end || *s != '{') return fail(p, "\"metric\" must be an object, found %s", srv__found(b2, sizeof b2, s, end));
     s = skip_ws(s + 1, end);
     if (s < end && *s == '}') {
         *sp = s + 1;
@@ -445,23 +421,23 @@ static int parse_metric(jl_parser *p, const char **sp, const char *end, jl_line 
         jl_str name, value;
         s = skip_ws(s, end);
         if (s >= end || *s != '"')
-            return fail(p, "expected a label name string in \"metric\", found %s", found(b2, sizeof b2, s, end));
+            return fail(p, "expected a label name string in \"metric\", found %s", srv__found(b2, sizeof b2, s, end));
         if ((rc = jl_str_scan(p, &s, end, &name, "\"metric\""))) return rc;
         s = skip_ws(s, end);
         if (s >= end || *s != ':')
             return fail(p, "expected ':' after label name \"%s\", found %s",
-                        show(b, sizeof b, name.raw, name.raw_len), found(b2, sizeof b2, s, end));
+                        srv__excerpt(b, sizeof b, name.raw, name.raw_len), srv__found(b2, sizeof b2, s, end));
         s = skip_ws(s + 1, end);
         if (s >= end || *s != '"')
             return fail(p, "value of label \"%s\" is not a string, found %s",
-                        show(b, sizeof b, name.raw, name.raw_len), found(b2, sizeof b2, s, end));
+                        srv__excerpt(b, sizeof b, name.raw, name.raw_len), srv__found(b2, sizeof b2, s, end));
         if ((rc = jl_str_scan(p, &s, end, &value, "\"metric\""))) return rc;
         if (name.len > AX_MAX_LABEL_NAME)
             return fail(p, "label name \"%s\" of %zu bytes exceeds %d",
-                        show(b, sizeof b, name.raw, name.raw_len), name.len, AX_MAX_LABEL_NAME);
+                        srv__excerpt(b, sizeof b, name.raw, name.raw_len), name.len, AX_MAX_LABEL_NAME);
         if (value.len > AX_MAX_LABEL_VALUE)
             return fail(p, "value of label \"%s\" of %zu bytes exceeds %d",
-                        show(b, sizeof b, name.raw, name.raw_len), value.len, AX_MAX_LABEL_VALUE);
+                        srv__excerpt(b, sizeof b, name.raw, name.raw_len), value.len, AX_MAX_LABEL_VALUE);
         if (ln->n_labels >= AX_MAX_LABELS) return fail(p, "more than %d labels", AX_MAX_LABELS);
         ln->names[ln->n_labels] = name;
         ln->values[ln->n_labels] = value;
@@ -475,7 +451,7 @@ static int parse_metric(jl_parser *p, const char **sp, const char *end, jl_line 
             s++;
             break;
         }
-        return fail(p, "expected ',' or '}' in \"metric\", found %s", found(b2, sizeof b2, s, end));
+        return fail(p, "expected ',' or '}' in \"metric\", found %s", srv__found(b2, sizeof b2, s, end));
     }
     *sp = s;
     return 0;
@@ -490,7 +466,7 @@ static int parse_array(jl_parser *p, const char **sp, const char *end, int kind,
     char b2[32];
     size_t n = 0;
     int rc;
-    if (s >= end || *s != '[') return fail(p, "\"%s\" must be an array, found %s", what, found(b2, sizeof b2, s, end));
+    if (s >= end || *s != '[') return fail(p, "\"%s\" must be an array, found %s", what, srv__found(b2, sizeof b2, s, end));
     s = skip_ws(s + 1, end);
     if (s < end && *s == ']') {
         *sp = s + 1;
@@ -519,7 +495,7 @@ static int parse_array(jl_parser *p, const char **sp, const char *end, int kind,
             s++;
             break;
         }
-        return fail(p, "expected ',' or ']' in \"%s\", found %s", what, found(b2, sizeof b2, s, end));
+        return fail(p, "expected ',' or ']' in \"%s\", found %s", what, srv__found(b2, sizeof b2, s, end));
     }
     *sp = s;
     *n_out = n;
@@ -538,7 +514,7 @@ static int parse_line(jl_parser *p, const char *s, const char *end, jl_line *ln,
     ln->n_samples = 0;
     s = skip_ws(s, end);
     if (s >= end) return LINE_SKIP;
-    if (*s != '{') return fail(p, "expected '{' to open the line's object, found %s", found(b2, sizeof b2, s, end));
+    if (*s != '{') return fail(p, "expected '{' to open the line's object, found %s", srv__found(b2, sizeof b2, s, end));
     s = skip_ws(s + 1, end);
     if (s < end && *s == '}') s++;
     else for (;;) {
@@ -547,13 +523,13 @@ static int parse_line(jl_parser *p, const char *s, const char *end, jl_line *ln,
         const char *k;
         size_t kl;
         s = skip_ws(s, end);
-        if (s >= end || *s != '"') return fail(p, "expected a key string, found %s", found(b2, sizeof b2, s, end));
+        if (s >= end || *s != '"') return fail(p, "expected a key string, found %s", srv__found(b2, sizeof b2, s, end));
         if ((rc = jl_str_scan(p, &s, end, &key, "a key"))) return rc;
         jl_str_peek(&key, kb, sizeof kb, &k, &kl);
         s = skip_ws(s, end);
         if (s >= end || *s != ':')
-            return fail(p, "expected ':' after key \"%s\", found %s", show(b, sizeof b, key.raw, key.raw_len),
-                        found(b2, sizeof b2, s, end));
+            return fail(p, "expected ':' after key \"%s\", found %s", srv__excerpt(b, sizeof b, key.raw, key.raw_len),
+                        srv__found(b2, sizeof b2, s, end));
         s = skip_ws(s + 1, end);
         bool *seen = span_is(k, kl, "metric") ? &seen_m : span_is(k, kl, "values") ? &seen_v
                      : span_is(k, kl, "timestamps") ? &seen_t : NULL;
@@ -574,10 +550,10 @@ static int parse_line(jl_parser *p, const char *s, const char *end, jl_line *ln,
             break;
         }
         return fail(p, "expected ',' or '}' after the value of key \"%s\", found %s",
-                    show(b, sizeof b, key.raw, key.raw_len), found(b2, sizeof b2, s, end));
+                    srv__excerpt(b, sizeof b, key.raw, key.raw_len), srv__found(b2, sizeof b2, s, end));
     }
     s = skip_ws(s, end);
-    if (s < end) return fail(p, "unexpected %s after the object", found(b2, sizeof b2, s, end));
+    if (s < end) return fail(p, "unexpected %s after the object", srv__found(b2, sizeof b2, s, end));
     if (!seen_m) return fail(p, "missing \"metric\"");
     if (!seen_v) return fail(p, "missing \"values\"");
     if (!seen_t) return fail(p, "missing \"timestamps\"");

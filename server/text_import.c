@@ -18,6 +18,7 @@
  * refused, as Go's ErrRange makes Prometheus refuse it. Timestamps are converted here
  * with an explicit int64 overflow check.
  */
+#include "server/parse_msg.h"
 #include "server/text_import.h"
 
 #include <errno.h>
@@ -65,33 +66,6 @@ static int fail(tx_parser *p, int code, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return ax_err_set(p->e, code, "line %zu: %s", p->lineno, msg);
-}
-
-/* A printable excerpt of s[0..len) for messages: at most 40 bytes, bytes outside
- * printable ASCII (and '"', '\\') shown as '?', "..." when cut. */
-static const char *show(char *out, size_t cap, const char *s, size_t len) {
-    size_t n = 0, max = cap > 4 ? cap - 4 : 0;
-    if (max > 40) max = 40;
-    size_t i;
-    for (i = 0; i < len && n < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[n++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
-    }
-    if (i < len && n + 3 < cap) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = 0;
-    return out;
-}
-
-/* "'x'" or "end of line" for what was found at s (< end or == end). */
-static const char *found(char *out, size_t cap, const char *s, const char *end) {
-    if (s >= end) return "end of line";
-    unsigned char c = (unsigned char)*s;
-    if (c >= 0x20 && c < 0x7f) snprintf(out, cap, "'%c'", c);
-    else snprintf(out, cap, "byte 0x%02x", c);
-    return out;
 }
 
 /* ---- lexing helpers ---- */
@@ -210,38 +184,38 @@ static int parse_labels(tx_parser *p, const char **sp, const char *end, tx_line 
             break;
         }
         if (!is_alpha_(*s))
-            return fail(p, AX_EINVAL, "expected label name or '}', found %s", found(b2, sizeof b2, s, end));
+            return fail(p, AX_EINVAL, "expected label name or '}', found %s", srv__found(b2, sizeof b2, s, end));
         const char *name = s;
         while (s < end && (is_alpha_(*s) || is_digit(*s))) s++;
         size_t name_len = (size_t)(s - name);
         if (name_len > AX_MAX_LABEL_NAME)
             return fail(p, AX_EINVAL, "label name \"%s\" of %zu bytes exceeds %d",
-                        show(b1, sizeof b1, name, name_len), name_len, AX_MAX_LABEL_NAME);
+                        srv__excerpt(b1, sizeof b1, name, name_len), name_len, AX_MAX_LABEL_NAME);
         s = skip_ws(s, end);
         if (s >= end || *s != '=')
             return fail(p, AX_EINVAL, "expected '=' after label name \"%s\", found %s",
-                        show(b1, sizeof b1, name, name_len), found(b2, sizeof b2, s, end));
+                        srv__excerpt(b1, sizeof b1, name, name_len), srv__found(b2, sizeof b2, s, end));
         s = skip_ws(s + 1, end);
         if (s >= end || *s != '"')
             return fail(p, AX_EINVAL, "expected '\"' to open the value of label \"%s\", found %s",
-                        show(b1, sizeof b1, name, name_len), found(b2, sizeof b2, s, end));
+                        srv__excerpt(b1, sizeof b1, name, name_len), srv__found(b2, sizeof b2, s, end));
         const char *value = ++s;
         size_t ulen = 0;
         bool escaped = false;
         for (;;) {
             if (s >= end)
                 return fail(p, AX_EINVAL, "unterminated label value of label \"%s\"",
-                            show(b1, sizeof b1, name, name_len));
+                            srv__excerpt(b1, sizeof b1, name, name_len));
             if (*s == '"') break;
             if (*s == '\\') {
                 if (end - s < 2)
                     return fail(p, AX_EINVAL, "unterminated label value of label \"%s\"",
-                                show(b1, sizeof b1, name, name_len));
+                                srv__excerpt(b1, sizeof b1, name, name_len));
                 if (s[1] != '\\' && s[1] != '"' && s[1] != 'n')
                     return fail(p, AX_EINVAL,
                                 "bad escape '\\%c' in the value of label \"%s\" (want \\\\, \\\" or \\n)",
                                 (s[1] >= 0x20 && s[1] < 0x7f) ? s[1] : '?',
-                                show(b1, sizeof b1, name, name_len));
+                                srv__excerpt(b1, sizeof b1, name, name_len));
                 escaped = true;
                 s += 2;
             } else {
@@ -253,7 +227,7 @@ static int parse_labels(tx_parser *p, const char **sp, const char *end, tx_line 
         s++; /* closing quote */
         if (ulen > AX_MAX_LABEL_VALUE)
             return fail(p, AX_EINVAL, "value of label \"%s\" of %zu bytes exceeds %d",
-                        show(b1, sizeof b1, name, name_len), ulen, AX_MAX_LABEL_VALUE);
+                        srv__excerpt(b1, sizeof b1, name, name_len), ulen, AX_MAX_LABEL_VALUE);
         if (ln->n_labels + 1 >= AX_MAX_LABELS) /* + __name__ */
             return fail(p, AX_EINVAL, "more than %d labels", AX_MAX_LABELS);
         tx_raw_label *l = &ln->labels[ln->n_labels++];
@@ -274,7 +248,7 @@ static int parse_labels(tx_parser *p, const char **sp, const char *end, tx_line 
             break;
         }
         return fail(p, AX_EINVAL, "expected ',' or '}' after the value of label \"%s\", found %s",
-                    show(b1, sizeof b1, name, name_len), found(b2, sizeof b2, s, end));
+                    srv__excerpt(b1, sizeof b1, name, name_len), srv__found(b2, sizeof b2, s, end));
     }
     *sp = s;
     return 0;
@@ -294,7 +268,7 @@ static int parse_line(tx_parser *p, const char *s, const char *end, tx_line *ln)
         return LINE_SKIP;
     }
     if (!is_alpha_(*s) && *s != ':')
-        return fail(p, AX_EINVAL, "expected metric name, found %s", found(b2, sizeof b2, s, end));
+        return fail(p, AX_EINVAL, "expected metric name, found %s", srv__found(b2, sizeof b2, s, end));
     ln->name = s;
     while (s < end && (is_alpha_(*s) || is_digit(*s) || *s == ':')) s++;
     ln->name_len = (size_t)(s - ln->name);
@@ -311,15 +285,15 @@ static int parse_line(tx_parser *p, const char *s, const char *end, tx_line *ln)
         after = s;
         s = skip_ws(s, end);
     }
-    if (s >= end) return fail(p, AX_EINVAL, "missing value after \"%s\"", show(b1, sizeof b1, ln->name, ln->name_len));
+    if (s >= end) return fail(p, AX_EINVAL, "missing value after \"%s\"", srv__excerpt(b1, sizeof b1, ln->name, ln->name_len));
     if (s == after)
-        return fail(p, AX_EINVAL, "unexpected %s after %s", found(b2, sizeof b2, s, end),
+        return fail(p, AX_EINVAL, "unexpected %s after %s", srv__found(b2, sizeof b2, s, end),
                     after > ln->name + ln->name_len ? "the label set" : "the metric name");
     const char *tok = s;
     while (s < end && !is_ws(*s)) s++;
     bool range;
     if (!parse_float(tok, (size_t)(s - tok), &ln->v, &range))
-        return fail(p, AX_EINVAL, "cannot parse value \"%s\"%s", show(b1, sizeof b1, tok, (size_t)(s - tok)),
+        return fail(p, AX_EINVAL, "cannot parse value \"%s\"%s", srv__excerpt(b1, sizeof b1, tok, (size_t)(s - tok)),
                     range ? ": out of range" : "");
     s = skip_ws(s, end);
     ln->ts = p->default_ts;
@@ -328,11 +302,11 @@ static int parse_line(tx_parser *p, const char *s, const char *end, tx_line *ln)
         while (s < end && !is_ws(*s)) s++;
         if (!parse_int64(tok, (size_t)(s - tok), &ln->ts))
             return fail(p, AX_EINVAL, "cannot parse timestamp \"%s\" (want int64 milliseconds)",
-                        show(b1, sizeof b1, tok, (size_t)(s - tok)));
+                        srv__excerpt(b1, sizeof b1, tok, (size_t)(s - tok)));
         s = skip_ws(s, end);
         if (s < end)
             return fail(p, AX_EINVAL, "unexpected \"%s\" after the timestamp",
-                        show(b1, sizeof b1, s, (size_t)(end - s)));
+                        srv__excerpt(b1, sizeof b1, s, (size_t)(end - s)));
     }
     return LINE_SAMPLE;
 }
