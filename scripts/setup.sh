@@ -4,7 +4,7 @@
 set -eu
 
 BUILD="build-essential cmake pkg-config liblmdb-dev libuv1-dev node-llhttp libzstd-dev
-libcjson-dev libsnappy-dev libcurl4-openssl-dev libyaml-dev"
+libcjson-dev libsnappy-dev libcurl4-openssl-dev libyaml-dev zlib1g-dev"
 # peers and tools used by the integration tests and the benchmark
 TEST="python3 curl prometheus prometheus-node-exporter victoria-metrics"
 

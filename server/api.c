@@ -9,6 +9,7 @@
  */
 #include "server/app.h"
 #include "query/query.h"
+#include "server/gzip.h"
 #include "server/remote_write.h"
 #include "server/jsonl_import.h"
 #include "server/text_import.h"
@@ -37,6 +38,7 @@ static void *job_new(srv_req *r, size_t size) {
 typedef struct rw_job {
     int rc;
     bool json;          /* imports: JSON lines, else text exposition */
+    int enc;            /* imports: SRV_ENC_* of the body */
     int reason;
     size_t samples;
     ax_err err;
@@ -149,6 +151,20 @@ static void import_work(srv_req *r) {
     if ((j->rc = extra_labels(r, extra, &nx, &j->err))) return;
     size_t len = 0;
     const char *body = (const char *)srv_req_body(r, &len);
+    /* a compressed body is inflated into `plain`, capped like a plain one; the parsed
+     * series point into it, so it lives until eng_write is done */
+    ax_buf plain;
+    ax_buf_init(&plain, app->max_insert_bytes);
+    if (j->enc != SRV_ENC_IDENTITY) {
+        j->rc = srv_inflate((const uint8_t *)body, len, j->enc, app->max_insert_bytes, &plain, &j->err);
+        if (j->rc) {
+            if (j->rc == AX_ETOOBIG) j->reason = SRV_REJ_TOO_BIG;
+            ax_buf_free(&plain);
+            return;
+        }
+        body = (const char *)plain.data;
+        len = plain.len;
+    }
     eng_ts *ts = NULL;
     size_t n = 0;
     if (j->json)
@@ -159,22 +175,26 @@ static void import_work(srv_req *r) {
                                &j->samples, &j->err);
     if (j->rc) {
         if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
-        return;
+    } else {
+        import_write(app, j, ts, n);
     }
-    import_write(app, j, ts, n);
+    ax_buf_free(&plain);
 }
 
 static void import_start(srv_req *r, bool json) {
     size_t clen = 0;
     const char *enc = srv_req_header(r, "content-encoding", &clen);
-    if (enc && !(clen == 8 && !strncasecmp(enc, "identity", 8))) {
-        srv_reply_error(r, 415, "bad_data", "unsupported Content-Encoding \"%.*s\"",
+    int code = srv_content_encoding(enc, clen);
+    if (code < 0) {
+        srv_reply_error(r, 415, "bad_data",
+                        "unsupported Content-Encoding \"%.*s\" (gzip, deflate or none)",
                         (int)(clen > 32 ? 32 : clen), enc);
         return;
     }
     rw_job *j = job_new(r, sizeof *j);
     if (!j) return;
     j->json = json;
+    j->enc = code;
     srv_req_work(r, import_work, import_after);
 }
 
@@ -405,6 +425,9 @@ static void h_healthy(srv_req *r, void *ctx) {
     srv_reply(r, 200, "text/plain; charset=utf-8", ok, sizeof ok - 1);
 }
 
+/* VictoriaMetrics' probe (vmctl checks it before migrating) */
+static void h_health(srv_req *r, void *ctx) { srv_reply(r, 200, "text/plain; charset=utf-8", "OK", 2); }
+
 static void h_ready(srv_req *r, void *ctx) {
     static const char ok[] = "auspex is Ready.\n";
     srv_reply(r, 200, "text/plain; charset=utf-8", ok, sizeof ok - 1);
@@ -451,6 +474,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_GET, "/metrics", false, h_metrics, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/-/healthy", false, h_healthy, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/-/ready", false, h_ready, app);
+    if (!rc) rc = srv_http_route(h, SRV_GET, "/health", false, h_health, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,
                                  h_force_flush, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/status/buildinfo", false, h_buildinfo, app);
