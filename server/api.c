@@ -12,6 +12,7 @@
 #include "server/gzip.h"
 #include "server/remote_write.h"
 #include "server/jsonl_import.h"
+#include "server/metadata.h"
 #include "server/text_import.h"
 
 #include <stdio.h>
@@ -177,6 +178,7 @@ static void import_work(srv_req *r) {
         if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
     } else {
         import_write(app, j, ts, n);
+        if (!j->rc && !j->json) srv_meta_observe(app->meta, body, len);
     }
     ax_buf_free(&plain);
 }
@@ -425,6 +427,36 @@ static void h_healthy(srv_req *r, void *ctx) {
     srv_reply(r, 200, "text/plain; charset=utf-8", ok, sizeof ok - 1);
 }
 
+/* ---- GET /api/v1/metadata ----
+ * Prometheus' metric metadata: what # HELP / # TYPE / # UNIT lines of imports and scrapes
+ * said, latest first; `metric` narrows to one name, `limit` caps the names. */
+static void h_metadata(srv_req *r, void *ctx) {
+    srv_app *app = ctx;
+    size_t ml = 0, ll = 0;
+    const char *metric = srv_req_param(r, "metric", &ml);
+    const char *lim = srv_req_param(r, "limit", &ll);
+    uint64_t limit = 0;
+    if (lim && ll) {
+        char tmp[24];
+        char *end = NULL;
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(ll < 23 ? ll : 23), lim);
+        long long v = strtoll(tmp, &end, 10);
+        if (ll > 20 || *end) {
+            srv_reply_error(r, 400, "bad_data", "limit must be a number");
+            return;
+        }
+        limit = v > 0 ? (uint64_t)v : 0;
+    }
+    ax_buf out;
+    ax_buf_init(&out, 256u << 20);
+    int rc = ax_buf_append_str(&out, "{\"status\":\"success\",\"data\":");
+    if (!rc) rc = srv_meta_write_json(app->meta, metric && ml ? metric : NULL, ml, (size_t)limit, &out);
+    if (!rc) rc = ax_buf_append(&out, "}", 1);
+    if (rc) srv_reply_error(r, 503, "unavailable", "metadata: %s", ax_strerror(rc));
+    else srv_reply(r, 200, "application/json", (const char *)out.data, out.len);
+    ax_buf_free(&out);
+}
+
 /* VictoriaMetrics' probe (vmctl checks it before migrating) */
 static void h_health(srv_req *r, void *ctx) { srv_reply(r, 200, "text/plain; charset=utf-8", "OK", 2); }
 
@@ -466,6 +498,7 @@ static void h_buildinfo(srv_req *r, void *ctx) {
 int srv_api_register(srv_app *app) {
     srv_http *h = app->http;
     int rc = 0;
+    if (!app->meta && !(app->meta = srv_meta_new(100000))) return AX_ENOMEM;
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/write", false, h_write, app);
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import/prometheus", false, h_import_text, app);
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import", false, h_import_json, app);
@@ -475,6 +508,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_GET, "/-/healthy", false, h_healthy, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/-/ready", false, h_ready, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/health", false, h_health, app);
+    if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/metadata", false, h_metadata, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,
                                  h_force_flush, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/status/buildinfo", false, h_buildinfo, app);

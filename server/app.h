@@ -27,6 +27,7 @@ typedef struct srv_app {
     eng *e;
     srv_http *http;
     uv_loop_t *loop;
+    struct srv_meta *meta;     /* # HELP / # TYPE seen in imports and scrapes */
     size_t max_insert_bytes;   /* -maxInsertRequestSize */
     size_t max_export_bytes;   /* cap on one export response */
     int64_t start_ms;
@@ -35,6 +36,7 @@ typedef struct srv_app {
     atomic_uint_fast64_t rw_requests_failed;
     atomic_uint_fast64_t rejected[SRV_REJ_N];     /* requests refused, by reason */
     atomic_uint_fast64_t rejected_rows[SRV_REJ_N]; /* samples in them, where known */
+    struct srv_node_run *node;  /* built-in node collector (server/node_collector.h), or NULL */
 } srv_app;
 
 /* Register every route on app->http. Returns 0 or AX_ENOMEM. */

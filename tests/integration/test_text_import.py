@@ -61,8 +61,8 @@ errors_total 7 1700000000000
         check(a.export('{__name__=~"good_.*"}') == [], "nothing from refused bodies was stored")
         st, _, _ = http("GET", a.url + "/api/v1/import/prometheus")
         check(st == 405, "GET -> 405")
-        st, _, _ = http("POST", a.url + "/api/v1/import/prometheus", b"x 1", {"Content-Encoding": "gzip"})
-        check(st == 415, "gzip -> 415 (not yet supported)")
+        st, _, _ = http("POST", a.url + "/api/v1/import/prometheus", b"x 1", {"Content-Encoding": "br"})
+        check(st == 415, "an unsupported Content-Encoding -> 415")
 
         # a real scrape, as is
         port = free_port()
@@ -83,6 +83,17 @@ errors_total 7 1700000000000
                 want["boot"] = float(m.group(3))
         boot = [g for g in got if g["metric"]["__name__"] == "node_boot_time_seconds"]
         check(boot and boot[0]["values"][0] == want.get("boot"), "values as scraped (node_boot_time_seconds)")
+
+        # HELP/TYPE kept as metadata, served as Prometheus does
+        st, _, body = http("GET", a.url + "/api/v1/metadata")
+        meta = json.loads(body)["data"] if st == 200 else {}
+        types = {l.split()[2]: l.split()[3] for l in scrape.decode().splitlines() if l.startswith("# TYPE ")}
+        check(len(meta) >= len(types) and all(k in meta and meta[k][0]["type"] == (v if v != "untyped" else "unknown")
+                                              for k, v in types.items()),
+              "/api/v1/metadata: a type for each of the %d families (%d)" % (len(types), len(meta)))
+        st, _, body = http("GET", a.url + "/api/v1/metadata?metric=node_load1")
+        check(st == 200 and json.loads(body)["data"] == {"node_load1": [
+            {"type": "gauge", "help": "1m load average.", "unit": ""}]}, "metadata?metric=node_load1")
     finally:
         if ne:
             ne.terminate()
