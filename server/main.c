@@ -9,6 +9,7 @@
 #include "engine/engine.h"
 #include "server/app.h"
 #include "server/http.h"
+#include "server/node_collector.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -24,6 +25,7 @@ typedef struct cfg {
     const char *max_series;
     const char *flush_interval;
     const char *head_max;
+    const char *node_collect;
     bool insecure;
     bool version;
     bool help;
@@ -44,6 +46,7 @@ static cfg C = {
     .max_series = "0",
     .flush_interval = "60s",
     .head_max = "2000000",
+    .node_collect = "15s",
 };
 
 static const flag_def FLAGS[] = {
@@ -59,6 +62,8 @@ static const flag_def FLAGS[] = {
      "move the in-memory head into LMDB at least this often"},
     {"storage.headMaxSamples", &C.head_max, NULL,
      "flush when the head holds this many samples (memory: ~16 bytes each)"},
+    {"node.collect", &C.node_collect, NULL,
+     "collect this host's metrics (node_exporter names, job=\"node\") this often; 0 disables"},
     {"http.insecure", NULL, &C.insecure, "allow a non-loopback listen address without auth"},
     {"version", NULL, &C.version, "print the version and exit"},
     {"help", NULL, &C.help, "print this help and exit"},
@@ -144,6 +149,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     fprintf(stderr, "auspex: %s received, shutting down\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     uv_signal_stop(&sig_term);
     uv_signal_stop(&sig_int);
+    srv_node_stop(&APP);
     srv_http_close(APP.http, on_http_closed, NULL);
 }
 
@@ -165,6 +171,13 @@ int main(int argc, char **argv) {
     }
     if (ax_duration_parse(C.flush_interval, strlen(C.flush_interval), &flush_ms) || flush_ms <= 0) {
         fprintf(stderr, "auspex: -storage.flushInterval: cannot parse \"%s\"\n", C.flush_interval);
+        return 2;
+    }
+    int64_t node_ms = 0;
+    if (strcmp(C.node_collect, "0") != 0 &&
+        (ax_duration_parse(C.node_collect, strlen(C.node_collect), &node_ms) || node_ms < 0)) {
+        fprintf(stderr, "auspex: -node.collect: cannot parse \"%s\" (e.g. 15s, 0 to disable)\n",
+                C.node_collect);
         return 2;
     }
     uint64_t max_insert = 0, max_series = 0, head_max = 0;
@@ -228,6 +241,8 @@ int main(int argc, char **argv) {
         eng_close(e);
         return 1;
     }
+    if (node_ms > 0 && (rc = srv_node_start(&APP, node_ms, &err)))
+        fprintf(stderr, "auspex: node collector not started: %s\n", err.msg);
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);

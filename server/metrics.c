@@ -2,6 +2,7 @@
  * format: ingestion, rejections by reason, series, WAL commits, flushes, bytes on disk,
  * HTTP requests per route, and the usual process_* gauges read from /proc/self. */
 #include "server/app.h"
+#include "server/node_collector.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,9 @@ int srv_metrics_write(srv_app *app, ax_buf *b) {
                                 (unsigned long long)s.wal_bytes);
 
     if (!rc) rc = process_metrics(b, app);
+
+    /* built-in node collector (server/node_collector.c) */
+    if (!rc) rc = srv_node_metrics_write(b);
 #undef COUNTER
 #undef GAUGE
     return rc;
