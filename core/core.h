@@ -167,4 +167,51 @@ int ax_size_parse(const char *s, size_t len, uint64_t *out);
  * decimal that round-trips. Writes at most 32 bytes plus NUL into out. Returns length. */
 size_t ax_fmt_double(char *out, double v);
 
+/* ---- regex (RE2 syntax on POSIX ERE) ---- */
+/* Prometheus (and PromQL's =~, relabel_configs) write regexes in Go's RE2 syntax; we run
+ * them on glibc's POSIX ERE engine after translating the syntax (core/regex.c):
+ *   \d \D \s \S \w \W (also inside [...]), [[:alpha:]] classes, escapes \n \t \r \f \v
+ *   \a \xHH \x{HHHH} \Q...\E, punctuation escapes (also inside [...]), (?:...) groups,
+ *   leading flags (?i) (?s) (?is), {n,m} up to 1000, "." not matching '\n' unless (?s),
+ *   \A \z \b \B.
+ * Rejected with AX_EINVAL: lazy and possessive quantifiers (*? +? ?? {n}? **), lookaround,
+ *   backreferences, named groups (?P<n>...), flags anywhere but at the start, \p{..},
+ *   non-ASCII characters inside [...], unbalanced parentheses, a quantifier with nothing
+ *   to repeat, patterns over AX_REGEX_MAX_LEN bytes.
+ * Deviations from RE2 (documented in docs/scraping.md): matching is byte-wise ("." and
+ *   [^x] match one byte of a multi-byte UTF-8 character, so only whole-string patterns
+ *   like ".*" or "[^/]+" behave the same on non-ASCII text); capture groups come from
+ *   glibc's POSIX matcher, which can disagree with RE2's leftmost-first choice when a
+ *   repeated group can match the empty string (e.g. (.?)+ on "x": glibc "x", a
+ *   leftmost-first engine ""). The usual relabel shapes ((.*):(\d+), (.+);(.*),
+ *   ([^:]+)(?::\d+)?;(\d+), prefix_(.+)) agree. Whether a string matches is never affected.
+ * Threads: a compiled ax_regex is immutable; any number of threads may match at once. */
+typedef struct ax_regex ax_regex;
+
+/* A matched span of the subject: bytes [off, off+len); off = -1 for an unset group. */
+typedef struct ax_span {
+    long off;
+    long len;
+} ax_span;
+
+#define AX_REGEX_MAX_LEN (1u << 20) /* pattern bytes */
+
+/* Compile an RE2-syntax pattern pat[0..len) (need not be NUL-terminated) fully anchored,
+ * as Prometheus does: ^(?:pat)$. OUT: *out (free with ax_regex_free). Returns 0,
+ * AX_EINVAL (message in e names the pattern, truncated to 64 bytes, and the fault),
+ * AX_ENOMEM. */
+int ax_regex_compile(const char *pat, size_t len, ax_regex **out, ax_err *e);
+
+/* Does the whole of s[0..len) match? s need not be NUL-terminated; a NUL byte inside
+ * never matches. groups (may be NULL): the first n_groups spans are filled on a match,
+ * [0] = whole match, [i] = RE2 capture group i (groups past ax_regex_groups() and unset
+ * ones get off = -1, len = 0). Returns true on a match (groups untouched otherwise). */
+bool ax_regex_match(const ax_regex *re, const char *s, size_t len, ax_span *groups,
+                    size_t n_groups);
+
+/* Number of capture groups as RE2 counts them ((?:...) not counted). */
+size_t ax_regex_groups(const ax_regex *re);
+
+void ax_regex_free(ax_regex *re); /* accepts NULL */
+
 #endif

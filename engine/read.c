@@ -10,7 +10,6 @@
 #include "engine/engine_int.h"
 #include "storage/codec/codec.h"
 
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,32 +19,16 @@
 int eng_matcher_compile(eng_matcher *m, ax_err *err) {
     m->re = NULL;
     if (m->op != ENG_MATCH_RE && m->op != ENG_MATCH_NRE) return 0;
-    size_t n = m->value_len + 8;
-    char *pat = malloc(n);
-    if (!pat) return AX_ENOMEM;
-    snprintf(pat, n, "^(%.*s)$", (int)m->value_len, m->value);
-    regex_t *re = malloc(sizeof *re);
-    if (!re) {
-        free(pat);
-        return AX_ENOMEM;
-    }
-    int rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB);
-    free(pat);
-    if (rc) {
-        char msg[128];
-        regerror(rc, re, msg, sizeof msg);
-        free(re);
-        return ax_err_set(err, AX_EINVAL, "invalid regular expression \"%.*s\": %s",
-                          (int)(m->value_len > 64 ? 64 : m->value_len), m->value, msg);
-    }
+    ax_regex *re = NULL;
+    int rc = ax_regex_compile(m->value, m->value_len, &re, err); /* anchored ^(?:v)$ */
+    if (rc) return rc;
     m->re = re;
     return 0;
 }
 
 void eng_matcher_free(eng_matcher *m) {
     if (!m || !m->re) return;
-    regfree(m->re);
-    free(m->re);
+    ax_regex_free(m->re);
     m->re = NULL;
 }
 
@@ -55,14 +38,8 @@ bool eng_matcher_match(const eng_matcher *m, const char *v, size_t len) {
     case ENG_MATCH_NEQ: return !(len == m->value_len && memcmp(v, m->value, len) == 0);
     case ENG_MATCH_RE:
     case ENG_MATCH_NRE: {
-        char stack[512];
-        char *s = len < sizeof stack ? stack : malloc(len + 1);
-        if (!s) return false;
-        memcpy(s, v, len);
-        s[len] = 0;
-        /* a value with a NUL byte cannot match through regexec: treat as no match */
-        bool hit = memchr(v, 0, len) == NULL && regexec(m->re, s, 0, NULL, 0) == 0;
-        if (s != stack) free(s);
+        /* a value with a NUL byte never matches (ax_regex_match) */
+        bool hit = ax_regex_match(m->re, v, len, NULL, 0);
         return m->op == ENG_MATCH_RE ? hit : !hit;
     }
     }

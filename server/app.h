@@ -36,7 +36,8 @@ typedef struct srv_app {
     atomic_uint_fast64_t rw_requests_failed;
     atomic_uint_fast64_t rejected[SRV_REJ_N];     /* requests refused, by reason */
     atomic_uint_fast64_t rejected_rows[SRV_REJ_N]; /* samples in them, where known */
-    struct srv_node_run *node;  /* built-in node collector (server/node_collector.h), or NULL */
+    struct srv_node_run *node;
+    struct srv_scrape *scrape;  /* built-in scraper (server/scrape.h), or NULL */  /* built-in node collector (server/node_collector.h), or NULL */
 } srv_app;
 
 /* Register every route on app->http. Returns 0 or AX_ENOMEM. */

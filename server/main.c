@@ -10,6 +10,7 @@
 #include "server/app.h"
 #include "server/http.h"
 #include "server/node_collector.h"
+#include "server/scrape.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -26,6 +27,8 @@ typedef struct cfg {
     const char *flush_interval;
     const char *head_max;
     const char *node_collect;
+    const char *scrape_config;
+    const char *max_scrape_size;
     bool insecure;
     bool version;
     bool help;
@@ -47,6 +50,8 @@ static cfg C = {
     .flush_interval = "60s",
     .head_max = "2000000",
     .node_collect = "15s",
+    .scrape_config = "",
+    .max_scrape_size = "16MB",
 };
 
 static const flag_def FLAGS[] = {
@@ -64,6 +69,10 @@ static const flag_def FLAGS[] = {
      "flush when the head holds this many samples (memory: ~16 bytes each)"},
     {"node.collect", &C.node_collect, NULL,
      "collect this host's metrics (node_exporter names, job=\"node\") this often; 0 disables"},
+    {"promscrape.config", &C.scrape_config, NULL,
+     "scrape the targets of this Prometheus-format YAML file (scrape_configs; docs/scraping.md)"},
+    {"promscrape.maxScrapeSize", &C.max_scrape_size, NULL,
+     "a scrape whose response body is larger fails (up=0)"},
     {"http.insecure", NULL, &C.insecure, "allow a non-loopback listen address without auth"},
     {"version", NULL, &C.version, "print the version and exit"},
     {"help", NULL, &C.help, "print this help and exit"},
@@ -150,6 +159,8 @@ static void on_signal(uv_signal_t *h, int signum) {
     uv_signal_stop(&sig_term);
     uv_signal_stop(&sig_int);
     srv_node_stop(&APP);
+    srv_scrape_stop(APP.scrape);
+    APP.scrape = NULL;
     srv_http_close(APP.http, on_http_closed, NULL);
 }
 
@@ -180,7 +191,17 @@ int main(int argc, char **argv) {
                 C.node_collect);
         return 2;
     }
-    uint64_t max_insert = 0, max_series = 0, head_max = 0;
+    uint64_t max_insert = 0, max_series = 0, head_max = 0, max_scrape = 0;
+    if (parse_count("promscrape.maxScrapeSize", C.max_scrape_size, &max_scrape)) return 2;
+    /* the scrape config is read before anything starts: a bad one stops start-up */
+    srv_scrape_config *scfg = NULL;
+    if (C.scrape_config[0]) {
+        ax_err se = {0};
+        if (srv_scrape_config_load(C.scrape_config, &scfg, &se)) {
+            fprintf(stderr, "auspex: -promscrape.config=%s: %s\n", C.scrape_config, se.msg);
+            return 2;
+        }
+    }
     if (parse_count("maxInsertRequestSize", C.max_insert, &max_insert) ||
         parse_count("storage.maxSeries", C.max_series, &max_series) ||
         parse_count("storage.headMaxSamples", C.head_max, &head_max))
@@ -243,6 +264,18 @@ int main(int argc, char **argv) {
     }
     if (node_ms > 0 && (rc = srv_node_start(&APP, node_ms, &err)))
         fprintf(stderr, "auspex: node collector not started: %s\n", err.msg);
+    if (scfg) {
+        srv_scrape_opts so = {.max_scrape_bytes = (size_t)max_scrape};
+        if ((rc = srv_scrape_start(&APP, scfg, &so, &APP.scrape, &err))) {
+            fprintf(stderr, "auspex: -promscrape.config=%s: %s\n", C.scrape_config, err.msg);
+            srv_scrape_config_free(scfg);
+            srv_http_close(http, NULL, NULL);
+            srv_node_stop(&APP);
+            uv_run(loop, UV_RUN_DEFAULT);
+            eng_close(e);
+            return 2;
+        }
+    }
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);

@@ -3,6 +3,7 @@
  * HTTP requests per route, and the usual process_* gauges read from /proc/self. */
 #include "server/app.h"
 #include "server/node_collector.h"
+#include "server/scrape.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,7 @@ int srv_metrics_write(srv_app *app, ax_buf *b) {
 
     /* built-in node collector (server/node_collector.c) */
     if (!rc) rc = srv_node_metrics_write(b);
+    if (!rc) rc = srv_scrape_metrics_write(app->scrape, b);
 #undef COUNTER
 #undef GAUGE
     return rc;
