@@ -131,9 +131,10 @@ def _esc_json(v):
 def build_bodies(args, start_ms):
     """Returns {"prom": [bytes], "jsonl": [bytes]}, plus the total samples."""
     target = int(args.body_mb * 1e6)
-    out = {"prom": [], "jsonl": []}
-    cur = {"prom": [], "jsonl": []}
-    size = {"prom": 0, "jsonl": 0}
+    out = {"prom": [], "jsonl": [], "promtime": []}
+    cur = {"prom": [], "jsonl": [], "promtime": []}
+    size = {"prom": 0, "jsonl": 0, "promtime": 0}
+    per_series = []   # promtime: the same lines, ordered by time as scrapes are
     total = 0
 
     def cut(fmt):
@@ -147,7 +148,10 @@ def build_bodies(args, start_ms):
         name = labels[0][1]
         rest = labels[1:]
         prefix = name + "{" + ",".join('%s="%s"' % (k, _esc_text(v)) for k, v in rest) + "} "
-        text = "".join("%s%r %d\n" % (prefix, v, t) for t, v in zip(ts, vals))
+        tl = ["%s%r %d\n" % (prefix, v, t) for t, v in zip(ts, vals)]
+        text = "".join(tl)
+        if "promtime" in args.formats:
+            per_series.append(tl)
         metric = '{"metric":{"__name__":"%s",%s},' % (
             name, ",".join('"%s":"%s"' % (k, _esc_json(v)) for k, v in rest))
         lines = []
@@ -163,12 +167,22 @@ def build_bodies(args, start_ms):
                 cut(fmt)
     cut("prom")
     cut("jsonl")
+    if per_series:
+        for i in range(max(len(x) for x in per_series)):
+            for x in per_series:
+                if i < len(x):
+                    cur["promtime"].append(x[i])
+                    size["promtime"] += len(x[i])
+                    if size["promtime"] >= target:
+                        cut("promtime")
+        cut("promtime")
     return out, total
 
 
 # ---- measuring ----
 
-ROUTES = {"prom": "/api/v1/import/prometheus", "jsonl": "/api/v1/import"}
+ROUTES = {"prom": "/api/v1/import/prometheus", "promtime": "/api/v1/import/prometheus",
+          "jsonl": "/api/v1/import"}
 
 
 def post_all(port, route, bodies, clients, headers):
@@ -271,7 +285,7 @@ def run_one(peer, argv_fn, fmt, enc, bodies, total, args, workdir, tag):
     try:
         srv.start()
         pid = srv.proc.pid
-        headers = {"Content-Type": "text/plain" if fmt == "prom" else "application/json"}
+        headers = {"Content-Type": "text/plain" if fmt.startswith("prom") else "application/json"}
         if enc == "gzip":
             headers["Content-Encoding"] = "gzip"
         cpu0 = proc_cpu_seconds(pid)
@@ -386,7 +400,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 series x 50 samples, 1 round")
     ap.add_argument("--only", choices=["vm", "auspex"])
-    ap.add_argument("--formats", default="prom,jsonl", help="comma list of prom, jsonl")
+    ap.add_argument("--formats", default="prom,jsonl", help="comma list of prom (text, series by series), promtime (text, time by time "
+                    "as scrapes are), jsonl")
     ap.add_argument("--gzip", action="store_true", help="also send gzip -1 compressed bodies")
     ap.add_argument("--auspex-bin", default=os.path.join(ROOT, "build", "auspex"))
     ap.add_argument("--vm-bin", default=shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics")

@@ -138,6 +138,8 @@ bool ax_utf8_valid(const char *s, size_t len);
  * name, values valid UTF-8, names unique, at most AX_MAX_LABELS, sizes capped, not empty).
  * OUT: *n_out = labels kept. Returns 0 or AX_EINVAL with the reason in e. */
 int ax_labels_normalize(ax_label *ls, size_t n, size_t *n_out, ax_err *e);
+/* Sort ls[0..n) by name (bytewise), in place, without validating anything. */
+void ax_labels_sort(ax_label *ls, size_t n);
 
 /* Canonical bytes of a normalised label set: for each label uvarint(name_len) name
  * uvarint(value_len) value. Same labels <=> same bytes. Appends to dst. */
@@ -166,6 +168,13 @@ int ax_size_parse(const char *s, size_t len, uint64_t *out);
 /* Format a float64 as Prometheus does in JSON/text: "NaN", "+Inf", "-Inf", or the shortest
  * decimal that round-trips. Writes at most 32 bytes plus NUL into out. Returns length. */
 size_t ax_fmt_double(char *out, double v);
+
+/* Parse a plain decimal s[0..len) ([+-]digits[.digits][(e|E)[+-]digits]) exactly as
+ * strtod would, when that can be done with one exact floating-point operation (at most
+ * 19 significant digits forming a mantissa below 2^53, and a power of ten within 1e±22:
+ * Clinger's fast path). Returns true with *out set, or false (anything else: the caller
+ * falls back to strtod). */
+bool ax_decimal_fast(const char *s, size_t len, double *out);
 
 /* ---- regex (RE2 syntax on POSIX ERE) ---- */
 /* Prometheus (and PromQL's =~, relabel_configs) write regexes in Go's RE2 syntax; we run

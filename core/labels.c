@@ -61,6 +61,23 @@ static int label_cmp(const ax_label *a, const ax_label *b) {
 
 static int label_qcmp(const void *a, const void *b) { return label_cmp(a, b); }
 
+void ax_labels_sort(ax_label *ls, size_t n) {
+    if (n > 32) {
+        qsort(ls, n, sizeof *ls, label_qcmp);
+        return;
+    }
+    /* insertion sort: label sets are short and usually nearly sorted */
+    for (size_t i = 1; i < n; i++) {
+        ax_label x = ls[i];
+        size_t j = i;
+        while (j > 0 && label_cmp(&ls[j - 1], &x) > 0) {
+            ls[j] = ls[j - 1];
+            j--;
+        }
+        ls[j] = x;
+    }
+}
+
 int ax_labels_normalize(ax_label *ls, size_t n, size_t *n_out, ax_err *e) {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -76,7 +93,7 @@ int ax_labels_normalize(ax_label *ls, size_t n, size_t *n_out, ax_err *e) {
     bool sorted = true;
     for (size_t i = 1; i < k && sorted; i++)
         if (label_cmp(&ls[i - 1], &ls[i]) >= 0) sorted = false;
-    if (!sorted) qsort(ls, k, sizeof *ls, label_qcmp);
+    if (!sorted) ax_labels_sort(ls, k);
     for (size_t i = 0; i < k; i++) {
         const ax_label *l = &ls[i];
         if (l->name_len == 0) return ax_err_set(e, AX_EINVAL, "empty label name");

@@ -191,10 +191,101 @@ size_t ax_fmt_double(char *out, double v) {
         memcpy(out, v > 0 ? "+Inf" : "-Inf", 5);
         return 4;
     }
+    /* fast path, same bytes as the loop below: in [1e-4, 1e15) %.Ng prints fixed
+     * notation, and the shortest decimal that round-trips is m / 10^k for the least k
+     * whose nearest m converts back exactly (one exact division, m < 2^50 keeps the
+     * candidates m-1, m, m+1 on distinct doubles) */
+    double a = fabs(v);
+    if (a == 0) {
+        if (signbit(v)) {
+            memcpy(out, "-0", 3);
+            return 2;
+        }
+        memcpy(out, "0", 2);
+        return 1;
+    }
+    if (a >= 1e-4 && a < 1e15) {
+        static const double p10[18] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+                                       1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+        for (int k = 0; k < 18; k++) {
+            double s = a * p10[k];
+            if (s >= 1125899906842624.0) break; /* 2^50 */
+            uint64_t m0 = (uint64_t)(s + 0.5);
+            for (int d = -1; d <= 1; d++) {
+                uint64_t m = m0 + (uint64_t)(int64_t)d;
+                if ((d < 0 && m0 == 0) || (double)m / p10[k] != a) continue;
+                char dig[24];
+                int nd = snprintf(dig, sizeof dig, "%llu", (unsigned long long)m);
+                size_t o = 0;
+                if (v < 0) out[o++] = '-';
+                if (nd <= k) { /* 0.000ddd */
+                    out[o++] = '0';
+                    out[o++] = '.';
+                    for (int z = 0; z < k - nd; z++) out[o++] = '0';
+                    memcpy(out + o, dig, (size_t)nd);
+                    o += (size_t)nd;
+                } else {
+                    memcpy(out + o, dig, (size_t)(nd - k));
+                    o += (size_t)(nd - k);
+                    if (k) {
+                        out[o++] = '.';
+                        memcpy(out + o, dig + nd - k, (size_t)k);
+                        o += (size_t)k;
+                    }
+                }
+                out[o] = 0;
+                return o;
+            }
+        }
+    }
     /* %.15g strips trailing zeros, so when it round-trips it is also the shortest form */
     for (int prec = 15; prec <= 17; prec++) {
         int n = snprintf(out, 33, "%.*g", prec, v);
         if (strtod(out, NULL) == v) return (size_t)n;
     }
     return (size_t)snprintf(out, 33, "%.17g", v);
+}
+
+bool ax_decimal_fast(const char *s, size_t len, double *out) {
+    static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+    uint64_t m = 0;
+    int sig = 0, frac = 0, digits = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+        if (m == 0 && s[i] == '0') continue; /* leading zeros are not significant */
+        if (++sig > 19) return false;
+        m = m * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (i < len && s[i] == '.') {
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+            frac++;
+            if (m == 0 && s[i] == '0') continue;
+            if (++sig > 19) return false;
+            m = m * 10 + (uint64_t)(s[i] - '0');
+        }
+    }
+    if (!digits) return false;
+    int e = 0;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        bool eneg = false;
+        if (i < len && (s[i] == '+' || s[i] == '-')) eneg = s[i++] == '-';
+        size_t ed = 0;
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, ed++)
+            if (e < 10000) e = e * 10 + (s[i] - '0');
+        if (!ed) return false;
+        if (eneg) e = -e;
+    }
+    if (i != len || m > (1ull << 53)) return false;
+    int k = e - frac;
+    double v = (double)m;
+    if (m == 0) k = 0;
+    if (k < -22 || k > 22) return false;
+    v = k < 0 ? v / p10[-k] : v * p10[k];
+    *out = neg ? -v : v;
+    return true;
 }

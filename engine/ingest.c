@@ -343,7 +343,14 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
      * validate the rest, before creating or logging anything */
     for (size_t i = 0; i < n && !rc; i++) {
         b.n_samples += ts[i].n_samples;
-        if (already_canonical(ts[i].labels, ts[i].n_labels)) {
+        bool canon = already_canonical(ts[i].labels, ts[i].n_labels);
+        if (!canon && ts[i].n_labels <= AX_MAX_LABELS) {
+            /* unsorted (text lines put __name__ first): sort, which normalising would do
+             * anyway, so that a known series is found without validating it again */
+            ax_labels_sort(ts[i].labels, ts[i].n_labels);
+            canon = already_canonical(ts[i].labels, ts[i].n_labels);
+        }
+        if (canon) {
             ax_buf_reset(&lb);
             if ((rc = ax_labels_encode(&lb, ts[i].labels, ts[i].n_labels))) break;
             b.series[i] = eng__registry_find(&e->reg, lb.data, lb.len, ax_hash(lb.data, lb.len, 0));

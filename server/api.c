@@ -88,6 +88,7 @@ static void import_after(srv_req *r) { write_after(r, false); }
 static void h_write(srv_req *r, void *ctx) {
     srv_app *app = ctx;
     atomic_fetch_add(&app->rw_requests, 1);
+    srv_req_body_is_data(r);
     if (srv_req_param(r, "get_vm_proto_version", NULL)) {
         /* vmagent >= 1.88 asks whether VictoriaMetrics' own (zstd) protocol is spoken; a
          * non-2xx answer makes it fall back to Prometheus remote-write */
@@ -142,6 +143,44 @@ static void import_write(srv_app *app, rw_job *j, eng_ts *ts, size_t n) {
     else j->reason = SRV_REJ_UNAVAILABLE;
 }
 
+static bool same_labels(const eng_ts *x, const eng_ts *y) {
+    if (x->n_labels != y->n_labels) return false;
+    for (size_t i = 0; i < x->n_labels; i++) {
+        const ax_label *a = &x->labels[i], *b = &y->labels[i];
+        if (a->name_len != b->name_len || a->value_len != b->value_len ||
+            memcmp(a->value, b->value, a->value_len) || memcmp(a->name, b->name, a->name_len))
+            return false;
+    }
+    return true;
+}
+
+/* Text files written series by series (backfills, dumps) hold runs of lines of one
+ * series: merge each run into one eng_ts, so the engine looks the series up and logs it
+ * once per run instead of once per line. Order within the body is kept. OUT: *n. */
+static int merge_runs(eng_ts *ts, size_t *n, ax_arena *a) {
+    size_t k = 0;
+    for (size_t i = 0; i < *n;) {
+        size_t j = i + 1, m = ts[i].n_samples;
+        while (j < *n && same_labels(&ts[i], &ts[j])) m += ts[j++].n_samples;
+        eng_ts run = ts[i];
+        if (j - i > 1) {
+            eng_sample *s = ax_arena_alloc(a, m * sizeof *s);
+            if (!s) return AX_ETOOBIG;
+            size_t o = 0;
+            for (size_t x = i; x < j; x++) {
+                memcpy(s + o, ts[x].samples, ts[x].n_samples * sizeof *s);
+                o += ts[x].n_samples;
+            }
+            run.samples = s;
+            run.n_samples = m;
+        }
+        ts[k++] = run;
+        i = j;
+    }
+    *n = k;
+    return 0;
+}
+
 /* Both imports: extra labels, parse the body with the route's format, hand it on. */
 static void import_work(srv_req *r) {
     srv_app *app = srv_req_ctx(r);
@@ -174,6 +213,7 @@ static void import_work(srv_req *r) {
     else
         j->rc = srv_text_parse(body, len, ax_now_ms(), extra, nx, srv_req_arena(r), &ts, &n,
                                &j->samples, &j->err);
+    if (!j->rc && !j->json) j->rc = merge_runs(ts, &n, srv_req_arena(r));
     if (j->rc) {
         if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
     } else {
@@ -184,6 +224,7 @@ static void import_work(srv_req *r) {
 }
 
 static void import_start(srv_req *r, bool json) {
+    srv_req_body_is_data(r);
     size_t clen = 0;
     const char *enc = srv_req_header(r, "content-encoding", &clen);
     int code = srv_content_encoding(enc, clen);

@@ -166,6 +166,10 @@ const char *srv_req_param(srv_req *r, const char *name, size_t *len);
 /* All values of parameter `name` ("match[]"), in the order above. Fills out[0..cap).
  * Returns the number of values (may exceed cap, like snprintf). */
 size_t srv_req_params(srv_req *r, const char *name, srv_span *out, size_t cap);
+/* Take parameters from the URL query only, whatever the Content-Type: for routes whose
+ * body is data (imports), which `curl -d @file` labels as a form. Call before the first
+ * srv_req_param(s). */
+void srv_req_body_is_data(srv_req *r);
 
 /* Value of the first header named `name` (case-insensitive), trailing blanks trimmed, or
  * NULL. OUT: *len (may be NULL). */

@@ -74,6 +74,7 @@ struct srv_req {
     srv_param *params;         /* parsed on first use */
     size_t n_params;
     bool params_parsed;
+    bool body_is_data;   /* srv_req_body_is_data: the body is never form parameters */
     ax_buf out_headers;        /* srv_reply_header lines */
     void *udata;
     uv_work_t work;

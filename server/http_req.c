@@ -123,9 +123,11 @@ static bool is_form(const srv_req *r) {
     return len == fl || ct[fl] == ';' || ct[fl] == ' ' || ct[fl] == '\t';
 }
 
+void srv_req_body_is_data(srv_req *r) { r->body_is_data = true; }
+
 static void params_parse(srv_req *r) {
     r->params_parsed = true;
-    bool form = is_form(r);
+    bool form = !r->body_is_data && is_form(r);
     const char *body = (const char *)r->body.data;
     size_t blen = form ? r->body.len : 0;
     size_t n = pairs_max(r->query ? r->query : "", r->query_len) + pairs_max(body, blen);

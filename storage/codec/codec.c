@@ -12,6 +12,7 @@
  */
 #include "storage/codec/codec_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <zstd.h>
 
@@ -297,13 +298,28 @@ static int encode_one(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double
     return 0;
 }
 
+/* Callers without a context of their own (readers on any thread) share one per thread:
+ * creating zstd contexts per chunk cost more than decoding a small chunk. The context is
+ * freed when its thread exits. */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *p) { codec_ctx_free(p); }
+static void tls_init(void) { pthread_key_create(&tls_key, tls_free); }
+
+static codec_ctx *thread_ctx(void) {
+    pthread_once(&tls_once, tls_init);
+    codec_ctx *c = pthread_getspecific(tls_key);
+    if (!c && (c = codec_ctx_new()) && pthread_setspecific(tls_key, c)) {
+        codec_ctx_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
 int codec_chunk_encode(codec_ctx *c, ax_buf *dst, const int64_t *ts, const double *v, size_t n) {
-    if (c) return encode(c, dst, ts, v, n);
-    codec_ctx *tmp = codec_ctx_new();
-    if (!tmp) return AX_ENOMEM;
-    int rc = encode(tmp, dst, ts, v, n);
-    codec_ctx_free(tmp);
-    return rc;
+    if (!c && !(c = thread_ctx())) return AX_ENOMEM;
+    return encode(c, dst, ts, v, n);
 }
 
 /* ---- decode ---- */
@@ -424,9 +440,6 @@ int codec_chunk_decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, 
     if (c || !len || !p ||
         ((p[0] & CODEC__F_ZSTD) == 0 && (p[0] & CODEC__ENC_MASK) != CODEC__ENC_SPLIT))
         return decode(c, p, len, ts, v, cap, n_out);
-    codec_ctx *tmp = codec_ctx_new();
-    if (!tmp) return AX_ENOMEM;
-    int rc = decode(tmp, p, len, ts, v, cap, n_out);
-    codec_ctx_free(tmp);
-    return rc;
+    if (!(c = thread_ctx())) return AX_ENOMEM;
+    return decode(c, p, len, ts, v, cap, n_out);
 }

@@ -53,6 +53,22 @@ def main():
         st, _, resp = http("POST", a.url + "/api/v1/import", b"x", {"Content-Encoding": "br"})
         check(st == 415, "unknown Content-Encoding -> 415 (%d)" % st)
         check(a.export('{__name__=~"gz_bomb|gz_bad"}') == [], "nothing from refused bodies was stored")
+        # `curl -d @file` (the VictoriaMetrics docs' example) labels the body as a form; an
+        # import body is data all the same, and extra_label still comes from the URL
+        st, _, resp = http("POST", a.url + "/api/v1/import/prometheus?extra_label=via=curl",
+                           b'form_ct{a="b"} 1 1000\nform_ct{a="c"} 2 1000\n',
+                           {"Content-Type": "application/x-www-form-urlencoded"})
+        got = a.export("form_ct")
+        check(st == 204 and len(got) == 2 and all(g["metric"].get("via") == "curl" for g in got),
+              "a body sent as a form is imported as data (%d %r)" % (st, resp[:120]))
+        # runs of lines of one series (a backfill written series by series) are stored whole,
+        # also when the series comes back later in the body or repeats a sample
+        body = (b'run_m{k="a"} 1 1000\nrun_m{k="a"} 2 2000\nrun_m{k="b"} 9 1000\n'
+                b'run_m{k="a"} 3 3000\nrun_m{k="a"} 3 3000\nrun_m{k="a"} 0.5 500\n')
+        st, _, _ = http("POST", a.url + "/api/v1/import/prometheus", body)
+        got = {g["metric"]["k"]: list(zip(g["timestamps"], g["values"])) for g in a.export("run_m")}
+        check(st == 204 and got == {"a": [(500, 0.5), (1000, 1), (2000, 2), (3000, 3)], "b": [(1000, 9)]},
+              "runs of one series: every sample kept, in time order (%r)" % got)
         st, _, _ = http("GET", a.url + "/-/healthy")
         check(st == 200, "still serving")
     finally:

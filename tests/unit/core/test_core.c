@@ -144,3 +144,82 @@ TEST(test_size_parse) {
     CHECK_EQ_INT(0, ax_size_parse("1GiB", 4, &v)); CHECK_EQ_U64(1073741824ull, v);
     CHECK_EQ_INT(AX_EINVAL, ax_size_parse("MB", 2, &v));
 }
+
+/* ax_decimal_fast must agree bit for bit with strtod whenever it accepts, and accept the
+ * everyday values. */
+TEST(test_decimal_fast_matches_strtod) {
+    const char *acc[] = {"0", "-0", "1", "+1", "1.5", "0.1", "-123.456", "1e3", "1.25E-5", "42.",
+                         ".5", "9007199254740992", "123456789.125", "0.000001", "1e22", "3e-22",
+                         "1700000000000", "00012.5000"};
+    for (size_t i = 0; i < sizeof acc / sizeof *acc; i++) {
+        double v = 0, w = strtod(acc[i], NULL);
+        if (!ax_decimal_fast(acc[i], strlen(acc[i]), &v)) FAILF("refused %s", acc[i]);
+        else if (memcmp(&v, &w, sizeof v)) FAILF("%s: %.17g vs strtod %.17g", acc[i], v, w);
+    }
+    const char *ref[] = {"", "-", ".", "e5", "1e", "1e+", "0x10", "inf", "NaN", "1.2.3", "1e23",
+                         "1e-23", "12345678901234567890", "9007199254740993", "1 ", "1_0"};
+    for (size_t i = 0; i < sizeof ref / sizeof *ref; i++) {
+        double v = 0;
+        if (ax_decimal_fast(ref[i], strlen(ref[i]), &v)) FAILF("accepted %s", ref[i]);
+    }
+    /* random decimals: whenever accepted, identical to strtod */
+    uint64_t x = 88172645463325252ull;
+    size_t accepted = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        char b[64];
+        int ip = (int)(x % 1000000), fd = (int)((x >> 20) % 12), ex = (int)((x >> 28) % 50) - 25;
+        uint64_t fr = (x >> 32) % 1000000000000ull;
+        int n = snprintf(b, sizeof b, "%s%d.%0*llue%d", (x >> 60) & 1 ? "-" : "", ip, fd ? fd : 1,
+                         (unsigned long long)(fr % (fd ? (uint64_t)pow(10, fd) : 10)), ex);
+        double v = 0, w = strtod(b, NULL);
+        if (ax_decimal_fast(b, (size_t)n, &v)) {
+            accepted++;
+            if (memcmp(&v, &w, sizeof v)) {
+                FAILF("%s: %.17g vs strtod %.17g", b, v, w);
+                break;
+            }
+        }
+    }
+    CHECK(accepted > 100000);
+}
+
+/* The reference: the shortest of %.15g, %.16g, %.17g that round-trips (what
+ * ax_fmt_double printed before its fast path). */
+static size_t fmt_ref(char *out, double v) {
+    if (isnan(v)) return (size_t)snprintf(out, 33, "NaN");
+    if (isinf(v)) return (size_t)snprintf(out, 33, v > 0 ? "+Inf" : "-Inf");
+    for (int prec = 15; prec <= 17; prec++) {
+        int n = snprintf(out, 33, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) return (size_t)n;
+    }
+    return (size_t)snprintf(out, 33, "%.17g", v);
+}
+
+TEST(test_fmt_double_fast_path_same_bytes) {
+    double fixed[] = {0.0, -0.0, 1, -1, 0.1, 0.2, 0.3, 1.5, 100, 1e14, 999999999999999, 1e15, 1e-4,
+                      9.9999e-5, 0.30000000000000004, 123456789.125, 1700000000.123, 5e-324,
+                      1e300, 2.5e-3, 0.000123, 42.42, 1.0 / 3, 2.0 / 3, 1e-5, 12345678901234.5};
+    char a[40], b[40];
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        size_t n = ax_fmt_double(a, fixed[i]), m = fmt_ref(b, fixed[i]);
+        if (n != m || strcmp(a, b)) FAILF("%.17g: \"%s\" vs reference \"%s\"", fixed[i], a, b);
+    }
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        switch (i % 4) {
+        case 0: v = (double)(x % 100000000) / pow(10, (double)((x >> 40) % 12)); break; /* decimals */
+        case 1: v = (double)(int64_t)(x >> 11) * 1e-9; break;
+        case 2: memcpy(&v, &x, sizeof v); break; /* any bits */
+        default: v = (double)(x % 1000) / 7.0; break;
+        }
+        if (x & (1ull << 63)) v = -v;
+        size_t n = ax_fmt_double(a, v), m = fmt_ref(b, v);
+        if (n != m || strcmp(a, b)) {
+            FAILF("%.17g: \"%s\" vs reference \"%s\"", v, a, b);
+            break;
+        }
+    }
+}
