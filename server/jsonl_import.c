@@ -321,6 +321,10 @@ static int value_elem(jl_parser *p, const char **sp, const char *end, size_t idx
     else {
         if (jl_num_scan(t, s) != s) return fail(p, "values[%zu]: bad number \"%s\"", idx, srv__excerpt(b, sizeof b, t, tl));
         if (tl > JL_MAX_NUMBER) return fail(p, "values[%zu]: number of %zu bytes is too long", idx, tl);
+        if (ax_decimal_fast(t, tl, out)) { /* the common case, exact */
+            *sp = s;
+            return 0;
+        }
         char nb[JL_MAX_NUMBER + 1];
         memcpy(nb, t, tl);
         nb[tl] = 0;

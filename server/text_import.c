@@ -139,6 +139,7 @@ static bool parse_float(const char *s, size_t len, double *out, bool *range) {
         while (i < len && is_digit(s[i])) i++, ed++;
         if (!ed || i != len) return false;
     }
+    if (ax_decimal_fast(s, len, out)) return true; /* the common case, exact */
     char buf[TX_MAX_NUMBER + 1];
     memcpy(buf, s, len);
     buf[len] = 0;
