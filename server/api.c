@@ -11,6 +11,7 @@
 #include "query/query.h"
 #include "server/gzip.h"
 #include "server/remote_write.h"
+#include "server/scrape.h"
 #include "server/jsonl_import.h"
 #include "server/metadata.h"
 #include "server/text_import.h"
@@ -498,6 +499,19 @@ static void h_metadata(srv_req *r, void *ctx) {
     ax_buf_free(&out);
 }
 
+/* ---- GET /api/v1/targets ---- the built-in scraper's targets, Prometheus' shape */
+static void h_targets(srv_req *r, void *ctx) {
+    srv_app *app = ctx;
+    ax_buf out;
+    ax_buf_init(&out, 256u << 20);
+    int rc = ax_buf_append_str(&out, "{\"status\":\"success\",\"data\":");
+    if (!rc) rc = srv_scrape_targets_json(app->scrape, &out);
+    if (!rc) rc = ax_buf_append(&out, "}", 1);
+    if (rc) srv_reply_error(r, 503, "unavailable", "targets: %s", ax_strerror(rc));
+    else srv_reply_buf_take(r, 200, "application/json", &out);
+    ax_buf_free(&out);
+}
+
 /* VictoriaMetrics' probe (vmctl checks it before migrating) */
 static void h_health(srv_req *r, void *ctx) { srv_reply(r, 200, "text/plain; charset=utf-8", "OK", 2); }
 
@@ -550,6 +564,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_GET, "/-/ready", false, h_ready, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/health", false, h_health, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/metadata", false, h_metadata, app);
+    if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/targets", false, h_targets, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,
                                  h_force_flush, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/status/buildinfo", false, h_buildinfo, app);

@@ -19,10 +19,12 @@
 
 #include <curl/curl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_MAX_SCRAPE (16u << 20)
 #define MAX_LBL (AX_MAX_LABELS + 8)
@@ -49,7 +51,11 @@ typedef struct tgt {
     size_t n_prev;
     /* last outcome, for logs and /metrics */
     atomic_int health;   /* -1 unknown, 0 down, 1 up */
-    char last_err[320];
+    char last_err[320];  /* the work item's own copy, for logging changes */
+    /* the last outcome for /api/v1/targets, under s->status_mu */
+    char status_err[320];
+    int64_t status_ts;
+    double status_duration;
 } tgt;
 
 struct srv_scrape {
@@ -65,6 +71,7 @@ struct srv_scrape {
     int in_work;        /* work items in flight */
     bool stopping;
     struct sock_ctx *socks;
+    pthread_mutex_t status_mu;
     atomic_uint_fast64_t scrapes, failures, samples;
 };
 
@@ -438,6 +445,11 @@ static void scrape_work(uv_work_t *w) {
     else if (o.ok && was == 0)
         fprintf(stderr, "auspex: scrape %s (job %s) is up again\n", g->t->url, g->t->job->job_name);
     snprintf(g->last_err, sizeof g->last_err, "%s", o.ok ? "" : o.err);
+    pthread_mutex_lock(&s->status_mu);
+    memcpy(g->status_err, g->last_err, sizeof g->status_err);
+    g->status_ts = g->ts;
+    g->status_duration = g->duration;
+    pthread_mutex_unlock(&s->status_mu);
     ax_buf_free(&cur);
     ax_arena_clear(&a);
 }
@@ -554,6 +566,7 @@ int srv_scrape_start(srv_app *app, srv_scrape_config *cfg, const srv_scrape_opts
     if (!s) return AX_ENOMEM;
     s->app = app;
     s->cfg = cfg;
+    pthread_mutex_init(&s->status_mu, NULL);
     s->max_scrape_bytes = o && o->max_scrape_bytes ? o->max_scrape_bytes : DEFAULT_MAX_SCRAPE;
     int rc = srv_scrape_targets(cfg, &s->targets, &s->n, e);
     if (!rc && s->n == 0) rc = ax_err_set(e, AX_EINVAL, "the scrape config has no targets");
@@ -576,6 +589,7 @@ int srv_scrape_start(srv_app *app, srv_scrape_config *cfg, const srv_scrape_opts
         if (s->multi) curl_multi_cleanup(s->multi);
         free(s->tg);
         srv_scrape_targets_free(s->targets, s->n);
+        pthread_mutex_destroy(&s->status_mu);
         free(s);
         return rc;
     }
@@ -630,6 +644,7 @@ static void maybe_free(srv_scrape *s) {
     free(s->tg);
     srv_scrape_targets_free(s->targets, s->n);
     srv_scrape_config_free(s->cfg);
+    pthread_mutex_destroy(&s->status_mu);
     free(s);
 }
 
@@ -690,5 +705,53 @@ int srv_scrape_metrics_write(srv_scrape *s, ax_buf *b) {
                            (unsigned long long)atomic_load(&s->scrapes),
                            (unsigned long long)atomic_load(&s->failures),
                            (unsigned long long)atomic_load(&s->samples));
+    return rc;
+}
+
+int srv_scrape_targets_json(srv_scrape *s, ax_buf *b) {
+    int rc = ax_buf_append_str(b, "{\"activeTargets\":[");
+    for (size_t i = 0; s && i < s->n && !rc; i++) {
+        tgt *g = &s->tg[i];
+        const srv_scrape_target *t = g->t;
+        pthread_mutex_lock(&s->status_mu);
+        char err[320];
+        memcpy(err, g->status_err, sizeof err);
+        int64_t ts = g->status_ts;
+        double dur = g->status_duration;
+        pthread_mutex_unlock(&s->status_mu);
+        int h = atomic_load(&g->health);
+        if (i) rc = ax_buf_append(b, ",", 1);
+        /* the labels as canonical JSON: sorted by name already (scrape_config.h) */
+        if (!rc) rc = ax_buf_append_str(b, "{\"discoveredLabels\":{},\"labels\":{");
+        for (size_t k = 0; k < t->n_labels && !rc; k++) {
+            if (k) rc = ax_buf_append(b, ",", 1);
+            if (!rc) rc = srv_json_str(b, t->labels[k].name, t->labels[k].name_len);
+            if (!rc) rc = ax_buf_append(b, ":", 1);
+            if (!rc) rc = srv_json_str(b, t->labels[k].value, t->labels[k].value_len);
+        }
+        char when[96] = "0001-01-01T00:00:00Z", iv[64], to[64];
+        if (ts > 0) {
+            time_t sec = (time_t)(ts / 1000);
+            struct tm tmv;
+            gmtime_r(&sec, &tmv);
+            snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900,
+                     tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, (int)(ts % 1000));
+        }
+        srv_duration_fmt(iv, t->interval_ms);
+        srv_duration_fmt(to, t->timeout_ms);
+        if (!rc) rc = ax_buf_append_str(b, "},\"scrapePool\":");
+        if (!rc) rc = srv_json_str(b, t->job->job_name, strlen(t->job->job_name));
+        if (!rc) rc = ax_buf_append_str(b, ",\"scrapeUrl\":");
+        if (!rc) rc = srv_json_str(b, t->url, strlen(t->url));
+        if (!rc) rc = ax_buf_append_str(b, ",\"globalUrl\":");
+        if (!rc) rc = srv_json_str(b, t->url, strlen(t->url));
+        if (!rc) rc = ax_buf_append_str(b, ",\"lastError\":");
+        if (!rc) rc = srv_json_str(b, err, strlen(err));
+        if (!rc)
+            rc = ax_buf_printf(b, ",\"lastScrape\":\"%s\",\"lastScrapeDuration\":%.6f,\"health\":\"%s\","
+                                  "\"scrapeInterval\":\"%s\",\"scrapeTimeout\":\"%s\"}",
+                               when, dur, h > 0 ? "up" : h == 0 ? "down" : "unknown", iv, to);
+    }
+    if (!rc) rc = ax_buf_append_str(b, "],\"droppedTargets\":[]}");
     return rc;
 }

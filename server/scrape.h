@@ -49,6 +49,12 @@ void srv_scrape_stop(srv_scrape *s);
  * scrapes and failures. Any thread; accepts NULL s (writes nothing). */
 int srv_scrape_metrics_write(srv_scrape *s, ax_buf *b);
 
+/* Append the "data" object of Prometheus' GET /api/v1/targets to b: activeTargets with
+ * labels, scrapePool, scrapeUrl, lastError, lastScrape (RFC 3339), lastScrapeDuration,
+ * health (up/down/unknown), scrapeInterval, scrapeTimeout; droppedTargets empty. s may be
+ * NULL (no scraper: no targets). Loop thread (it reads the target list). */
+int srv_scrape_targets_json(srv_scrape *s, ax_buf *b);
+
 /* The stale-NaN bit pattern Prometheus writes as a staleness marker. */
 #define SRV_STALE_NAN_BITS 0x7ff0000000000002ull
 

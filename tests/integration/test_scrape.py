@@ -276,6 +276,15 @@ scrape_configs:
         up_lim = a.export('up{job="limited"}')[0]["values"]
         check(all(v == 0 for v in up_lim), "sample_limit exceeded: up = 0")
 
+        st, _, body = http("GET", a.url + "/api/v1/targets")
+        tg = json.loads(body)["data"]["activeTargets"] if st == 200 else []
+        byjob = {x["scrapePool"]: x for x in tg}
+        check(len(tg) == 3 and byjob["app"]["health"] == "up" and byjob["limited"]["health"] == "down"
+              and "sample_limit" in byjob["limited"]["lastError"]
+              and byjob["app"]["labels"] == {"job": "app", "instance": inst, "team": "a", "owner": "team-a"}
+              and byjob["app"]["scrapeUrl"].startswith("http://%s/probe?" % inst)
+              and byjob["honor"]["scrapeInterval"] == "500ms",
+              "/api/v1/targets: health, lastError, labels, URL, interval (%s)" % json.dumps(byjob.get("limited"))[:300])
         # a series disappears: stale marker; then the target answers 500: up 0
         t.body = t.body.replace(b"m_going 1\n", b"")
         t_change = int(time.time() * 1000)
