@@ -42,6 +42,8 @@ typedef struct srv_app {
 
 /* Register every route on app->http. Returns 0 or AX_ENOMEM. */
 int srv_api_register(srv_app *app);
+/* The series/labels/label values routes (server/api_series.c); srv_api_register calls it. */
+int srv_api_series_register(srv_app *app);
 
 /* Append the /metrics exposition (Prometheus text format 0.0.4) to out: the HTTP part
  * (loop thread only: it reads the server's counters) and the rest (any thread). */
