@@ -219,6 +219,8 @@ static void ms_after(srv_req *r) {
     ax_buf_free(&j->out);
 }
 
+int srv_api_tsdb_register(srv_app *app);
+
 static ms_job *ms_start(srv_req *r, int kind) {
     ms_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
     if (!j) {
@@ -267,5 +269,153 @@ int srv_api_series_register(srv_app *app) {
     int rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/series", false, h_series, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/labels", false, h_labels, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/label/", true, h_label_values, app);
+    if (!rc) rc = srv_api_tsdb_register(app);
     return rc;
+}
+
+/* ---- GET /api/v1/status/tsdb ----
+ * Cardinality as Prometheus reports it for its head: numSeries, numLabelPairs, the top 10
+ * metric names by series, label names by distinct values, label names by bytes of their
+ * distinct values, and name=value pairs by series. Over every series (auspex has one index,
+ * not a head and blocks); `limit` (default 10) sets the length of the top lists. */
+
+typedef struct pair {
+    span name, value;
+} pair;
+
+static int pair_cmp(const void *a, const void *b) {
+    const pair *x = a, *y = b;
+    int c = span_cmp(&x->name, &y->name);
+    return c ? c : span_cmp(&x->value, &y->value);
+}
+
+typedef struct top {
+    span k1, k2; /* name, or name and value (printed "name=value"); point into the selection */
+    bool pair;
+    uint64_t n;
+} top;
+
+/* Keep the `cap` largest (n, then key ascending) in t[0..*len). */
+static void top_add(top *t, size_t *len, size_t cap, const char *k1, size_t l1, const char *k2, size_t l2,
+                    uint64_t n) {
+    if (cap == 0) return;
+    if (*len == cap && t[cap - 1].n >= n) return;
+    size_t at = *len < cap ? (*len)++ : cap - 1;
+    while (at > 0 && t[at - 1].n < n) {
+        t[at] = t[at - 1];
+        at--;
+    }
+    t[at] = (top){{k1, l1}, {k2, l2}, k2 != NULL, n};
+}
+
+static int put_top(ax_buf *b, const char *field, const top *t, size_t n) {
+    int rc = ax_buf_printf(b, ",\"%s\":[", field);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i) rc = ax_buf_append(b, ",", 1);
+        if (!rc) rc = ax_buf_append_str(b, "{\"name\":");
+        if (!t[i].pair) {
+            if (!rc) rc = srv_json_str(b, t[i].k1.p, t[i].k1.len);
+        } else {
+            char *k = malloc(t[i].k1.len + t[i].k2.len + 1);
+            if (!k) return AX_ENOMEM;
+            memcpy(k, t[i].k1.p, t[i].k1.len);
+            k[t[i].k1.len] = '=';
+            memcpy(k + t[i].k1.len + 1, t[i].k2.p, t[i].k2.len);
+            if (!rc) rc = srv_json_str(b, k, t[i].k1.len + t[i].k2.len + 1);
+            free(k);
+        }
+        if (!rc) rc = ax_buf_printf(b, ",\"value\":%llu}", (unsigned long long)t[i].n);
+    }
+    if (!rc) rc = ax_buf_append(b, "]", 1);
+    return rc;
+}
+
+static void tsdb_work(srv_req *r) {
+    srv_app *app = srv_req_ctx(r);
+    ms_job *j = srv_req_udata(r);
+    size_t limit = 10, ll = 0;
+    const char *lv = srv_req_param(r, "limit", &ll);
+    if (lv && ll) {
+        char tmp[24], *stop = NULL;
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(ll < 23 ? ll : 23), lv);
+        long long v = strtoll(tmp, &stop, 10);
+        if (ll > 6 || *stop || v < 1 || v > 10000) {
+            j->rc = ax_err_set(&j->err, AX_EINVAL, "limit must be a number from 1 to 10000");
+            return;
+        }
+        limit = (size_t)v;
+    }
+    eng_matcher all = {.op = ENG_MATCH_RE, .name = "__name__", .name_len = 8, .value = ".+", .value_len = 2};
+    eng_sel *sel = NULL;
+    pair *pairs = NULL;
+    top *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL;
+    if ((j->rc = eng_matcher_compile(&all, &j->err))) return;
+    j->rc = eng_select(app->e, &all, 1, 0, &sel);
+    eng_matcher_free(&all);
+    size_t ns = j->rc ? 0 : eng_sel_count(sel), np = 0, cap = 0;
+    for (size_t i = 0; i < ns && !j->rc; i++) {
+        size_t len = 0;
+        const uint8_t *lb = eng_sel_labels(sel, i, &len);
+        ax_label ls[AX_MAX_LABELS];
+        size_t nl = 0;
+        if (ax_labels_decode(lb, len, ls, AX_MAX_LABELS, &nl)) continue;
+        if (np + nl > cap) {
+            cap = (np + nl) * 2 + 1024;
+            pair *p2 = realloc(pairs, cap * sizeof *pairs);
+            if (!p2) {
+                j->rc = AX_ENOMEM;
+                break;
+            }
+            pairs = p2;
+        }
+        for (size_t k = 0; k < nl; k++)
+            pairs[np++] = (pair){{ls[k].name, ls[k].name_len}, {ls[k].value, ls[k].value_len}};
+    }
+    if (!j->rc && (!(t1 = calloc(limit, sizeof *t1)) || !(t2 = calloc(limit, sizeof *t2)) ||
+                   !(t3 = calloc(limit, sizeof *t3)) || !(t4 = calloc(limit, sizeof *t4))))
+        j->rc = AX_ENOMEM;
+    size_t n1 = 0, n2 = 0, n3 = 0, n4 = 0, distinct_pairs = 0;
+    if (!j->rc) {
+        qsort(pairs, np, sizeof *pairs, pair_cmp);
+        /* runs of one pair: series per pair; runs of one name: distinct values and bytes */
+        size_t i = 0;
+        while (i < np) {
+            size_t nstart = i;
+            uint64_t values = 0, bytes = 0;
+            while (i < np && !span_cmp(&pairs[i].name, &pairs[nstart].name)) {
+                size_t pstart = i;
+                while (i < np && !pair_cmp(&pairs[i], &pairs[pstart])) i++;
+                values++;
+                bytes += pairs[pstart].value.len;
+                distinct_pairs++;
+                const pair *p = &pairs[pstart];
+                top_add(t4, &n4, limit, p->name.p, p->name.len, p->value.p, p->value.len, i - pstart);
+                if (p->name.len == 8 && !memcmp(p->name.p, "__name__", 8))
+                    top_add(t1, &n1, limit, p->value.p, p->value.len, NULL, 0, i - pstart);
+            }
+            top_add(t2, &n2, limit, pairs[nstart].name.p, pairs[nstart].name.len, NULL, 0, values);
+            top_add(t3, &n3, limit, pairs[nstart].name.p, pairs[nstart].name.len, NULL, 0, bytes);
+        }
+    }
+    ax_buf_init(&j->out, MAX_REPLY);
+    if (!j->rc)
+        j->rc = ax_buf_printf(&j->out, "{\"status\":\"success\",\"data\":{\"headStats\":{\"numSeries\":%zu,"
+                                       "\"numLabelPairs\":%zu,\"chunkCount\":0,\"minTime\":0,\"maxTime\":0}",
+                              ns, distinct_pairs);
+    if (!j->rc) j->rc = put_top(&j->out, "seriesCountByMetricName", t1, n1);
+    if (!j->rc) j->rc = put_top(&j->out, "labelValueCountByLabelName", t2, n2);
+    if (!j->rc) j->rc = put_top(&j->out, "memoryInBytesByLabelName", t3, n3);
+    if (!j->rc) j->rc = put_top(&j->out, "seriesCountByLabelValuePair", t4, n4);
+    if (!j->rc) j->rc = ax_buf_append(&j->out, "}}", 2);
+    free(t1), free(t2), free(t3), free(t4);
+    free(pairs);
+    eng_sel_free(sel);
+}
+
+static void h_tsdb(srv_req *r, void *ctx) {
+    if (ms_start(r, Q_SERIES)) srv_req_work(r, tsdb_work, ms_after);
+}
+
+int srv_api_tsdb_register(srv_app *app) {
+    return srv_http_route(app->http, SRV_GET, "/api/v1/status/tsdb", false, h_tsdb, app);
 }

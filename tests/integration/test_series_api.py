@@ -89,6 +89,20 @@ def main():
         sa, da = get(a.url, "/api/v1/label/job/values", [("start", str(far / 1000)), ("end", str((far + 1000) / 1000))])
         check(sa == 200 and da["data"] == [], "label values in a window days before the data: none (%r)" % da)
 
+        # cardinality: the same top lists as Prometheus' head (ties in any order)
+        sa, da = get(a.url, "/api/v1/status/tsdb", [])
+        sp, dp = get(purl, "/api/v1/status/tsdb", [])
+        for field in ["seriesCountByMetricName", "labelValueCountByLabelName", "seriesCountByLabelValuePair"]:
+            ours = sorted((x["value"], x["name"]) for x in da["data"][field]) if sa == 200 else None
+            theirs = sorted((x["value"], x["name"]) for x in dp["data"][field]) if sp == 200 else []
+            # compare the counts list, and the names where the count is not tied at the cut
+            cut = min(x[0] for x in theirs) if theirs else 0
+            check(ours is not None and [v for v, _ in ours] == [v for v, _ in theirs] and
+                  {x for x in ours if x[0] > cut} == {x for x in theirs if x[0] > cut},
+                  "status/tsdb %s as Prometheus (%s vs %s)" % (field, ours and ours[-3:], theirs[-3:]))
+        check(sa == 200 and da["data"]["headStats"]["numSeries"] == dp["data"]["headStats"]["numSeries"] == len(series),
+              "status/tsdb numSeries = %d" % len(series))
+
         # limit: the first N of the sorted answer
         sa, da = get(a.url, "/api/v1/label/instance/values", [("limit", "2")])
         check(sa == 200 and da["data"] == ["h0:9100", "h1:9100"], "limit=2 cuts the sorted values (%r)" % da)
