@@ -221,6 +221,10 @@ bool ax_regex_match(const ax_regex *re, const char *s, size_t len, ax_span *grou
 /* Number of capture groups as RE2 counts them ((?:...) not counted). */
 size_t ax_regex_groups(const ax_regex *re);
 
-void ax_regex_free(ax_regex *re); /* accepts NULL */
+void ax_regex_free(ax_regex *re);
+/* Did the pattern use a lazy quantifier (*? +? ?? {n,m}?)? It matches the same strings as
+ * its greedy form, which is how it is run, but RE2's capture groups could differ: callers
+ * that use groups (relabeling) refuse such patterns. */
+bool ax_regex_lazy(const ax_regex *re); /* accepts NULL */
 
 #endif

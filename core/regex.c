@@ -30,6 +30,7 @@ struct ax_regex {
     size_t n_groups; /* RE2 capture groups */
     size_t n_ere;    /* ERE subexpressions, wrapper included */
     uint32_t *map;   /* map[i]: ERE subexpression of RE2 group i (1..n_groups) */
+    bool lazy;       /* see ax_regex_lazy */
 };
 
 static locale_t c_locale;
@@ -71,6 +72,7 @@ typedef struct rx {
     uint32_t *map;
     size_t n_groups, n_ere;
     bool icase, dotnl;
+    bool lazy;       /* a lazy quantifier was read (and translated greedy) */
     const char *err; /* static message on failure */
 } rx;
 
@@ -317,6 +319,7 @@ static long brace_len(rx *r) {
 
 static int translate(rx *r) {
     int depth = 0, rc = 0;
+    bool saved_ic[RX_MAX_DEPTH + 1], saved_dn[RX_MAX_DEPTH + 1]; /* flags outside each group */
     bool can_quant = false;  /* the previous item can take a quantifier */
     bool after_quant = false;
     /* leading flags: (?i) (?s) (?is) ... */
@@ -348,8 +351,7 @@ static int translate(rx *r) {
         }
         if (quant) {
             if (after_quant) {
-                r->err = c == '?' ? "lazy quantifiers (*? +? and the like) are not supported"
-                                  : "invalid nested repetition operator";
+                r->err = "invalid nested repetition operator";
                 return AX_EINVAL;
             }
             if (!can_quant) { r->err = "missing argument to repetition operator"; return AX_EINVAL; }
@@ -362,7 +364,12 @@ static int translate(rx *r) {
             }
             can_quant = false;
             after_quant = true;
-            if (r->p < r->end && *r->p == '?') { r->err = "lazy quantifiers (*? +? and the like) are not supported"; return AX_EINVAL; }
+            /* lazy: whether a whole string matches does not depend on it, so it is read
+             * as greedy; only capture groups could differ (ax_regex_lazy tells) */
+            if (r->p < r->end && *r->p == '?') {
+                r->p++;
+                r->lazy = true;
+            }
             continue;
         }
         after_quant = false;
@@ -370,12 +377,34 @@ static int translate(rx *r) {
         case '(': {
             r->p++;
             bool capture = true;
+            bool ic = r->icase, dn = r->dotnl;
             if (r->p < r->end && *r->p == '?') {
-                if (r->end - r->p >= 2 && r->p[1] == ':') {
+                /* flags: (?flags:re) scopes them to the group, (?flags) sets them until
+                 * the end of the enclosing group (RE2); flags are i and s, '-' clears */
+                const char *q = r->p + 1;
+                bool neg = false, any = false;
+                while (q < r->end && (*q == 'i' || *q == 's' || (*q == '-' && !neg))) {
+                    if (*q == '-') neg = true;
+                    else if (*q == 'i') ic = !neg;
+                    else dn = !neg;
+                    any = true;
+                    q++;
+                }
+                if (any && q < r->end && *q == ')') {
+                    r->icase = ic;
+                    r->dotnl = dn;
+                    r->p = q + 1;
+                    can_quant = false;
+                    continue;
+                }
+                if (any && q < r->end && *q == ':') {
+                    capture = false;
+                    r->p = q + 1;
+                } else if (r->end - r->p >= 2 && r->p[1] == ':') {
                     capture = false;
                     r->p += 2;
                 } else {
-                    const char *q = r->p + 1;
+                    q = r->p + 1;
                     if (q < r->end && (*q == '=' || *q == '!' || (*q == '<' && q + 1 < r->end && (q[1] == '=' || q[1] == '!'))))
                         r->err = "lookaround (?= ?! ?<= ?<!) is not supported";
                     else if (q < r->end && (*q == 'P' || *q == '<'))
@@ -386,6 +415,10 @@ static int translate(rx *r) {
                 }
             }
             if (++depth > RX_MAX_DEPTH) { r->err = "nesting too deep"; return AX_EINVAL; }
+            saved_ic[depth] = r->icase;
+            saved_dn[depth] = r->dotnl;
+            r->icase = ic;
+            r->dotnl = dn;
             r->n_ere++;
             if (capture) r->map[++r->n_groups] = (uint32_t)r->n_ere;
             rc = putc1(r, '(');
@@ -394,6 +427,8 @@ static int translate(rx *r) {
         }
         case ')':
             if (depth == 0) { r->err = "unexpected )"; return AX_EINVAL; }
+            r->icase = saved_ic[depth];
+            r->dotnl = saved_dn[depth];
             depth--;
             rc = putc1(r, ')');
             r->p++;
@@ -523,6 +558,7 @@ int ax_regex_compile(const char *pat, size_t len, ax_regex **out, ax_err *e) {
     }
     re->map = r.map;
     re->n_groups = r.n_groups;
+    re->lazy = r.lazy;
     re->n_ere = r.n_ere;
     *out = re;
     return 0;
@@ -569,3 +605,5 @@ void ax_regex_free(ax_regex *re) {
     free(re->map);
     free(re);
 }
+
+bool ax_regex_lazy(const ax_regex *re) { return re && re->lazy; }

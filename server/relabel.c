@@ -126,6 +126,11 @@ int srv_relabel_init(srv_relabel *r, const srv_relabel_spec *sp, ax_arena *a, ax
         return ax_err_set(e, AX_ENOMEM, "relabel: out of memory");
     }
     int rc = ax_regex_compile(r->regex_src, strlen(r->regex_src), &r->regex, e);
+    if (!rc && ax_regex_lazy(r->regex) && (r->action == SRV_RELABEL_REPLACE || r->action == SRV_RELABEL_LABELMAP)) {
+        ax_regex_free(r->regex);
+        rc = ax_err_set(e, AX_EINVAL, "regex \"%.64s\": lazy quantifiers are not supported where "
+                                      "capture groups are used (replace, labelmap)", r->regex_src);
+    }
     if (rc) memset(r, 0, sizeof *r);
     return rc;
 }

@@ -130,8 +130,18 @@ TEST(test_regex_case_insensitive) {
     RX_NO("(?i)[^a]", "A");
     RX_NO("foo", "FOO");
     RX_YES("(?is)a.b", "A\nB");
-    rx_bad("a(?i)b", "flags");
-    rx_bad("(?i:a)", "flags");
+    /* scoped flags as RE2: (?i:re) for the group, (?i) to the end of the enclosing group */
+    RX_YES("a(?i)b", "aB");
+    RX_NO("a(?i)b", "AB");
+    RX_YES("(?i:PRO)duc", "produc");
+    RX_NO("(?i:PRO)duc", "proDUC");
+    RX_YES("pro((?i)DUC)x", "producx");
+    RX_NO("pro((?i)DUC)x", "producX");
+    RX_YES("(?i)a(?-i:b)c", "AbC");
+    RX_NO("(?i)a(?-i:b)c", "ABC");
+    RX_YES("(?s:a.b)", "a\nb");
+    rx_bad("(?x)a", "flags");
+    rx_bad("(?i)*a", "repetition");
 }
 
 TEST(test_regex_escapes_and_brackets) {
@@ -189,11 +199,29 @@ TEST(test_regex_long_subject) {
     free(s);
 }
 
+/* Lazy quantifiers match the same whole strings as greedy ones; they are run greedy and
+ * flagged, since only capture groups could differ. */
+TEST(test_regex_lazy_matches_like_greedy) {
+    RX_YES("a*?", "aaa");
+    RX_YES("a+?b", "aab");
+    RX_NO("a+?b", "b");
+    RX_YES("a??b", "ab");
+    RX_YES("a{1,2}?", "aa");
+    RX_NO("a{1,2}?", "aaa");
+    RX_YES(".*?(?i:PRO).*", "xproduction");
+    RX_NO(".*(?i:TION).*?", "xproduct");
+    ax_regex *re = NULL;
+    ax_err e = {0};
+    CHECK_EQ_INT(0, ax_regex_compile("x.*?y", 5, &re, &e));
+    CHECK(ax_regex_lazy(re));
+    ax_regex_free(re);
+    CHECK_EQ_INT(0, ax_regex_compile("x.*y", 4, &re, &e));
+    CHECK(!ax_regex_lazy(re));
+    ax_regex_free(re);
+    rx_bad("a*??", "repetition");
+}
+
 TEST(test_regex_errors) {
-    rx_bad("a*?", "lazy");
-    rx_bad("a+?", "lazy");
-    rx_bad("a??", "lazy");
-    rx_bad("a{1,2}?", "lazy");
     rx_bad("a**", "repetition");
     rx_bad("*a", "missing argument");
     rx_bad("(|*)", "missing argument");

@@ -373,7 +373,11 @@ TEST(test_relabel_cap_and_arena_limits) {
 }
 
 TEST(test_relabel_validation_errors) {
-    srv_relabel_spec s = rl_spec("nope");
+    srv_relabel_spec s = rl_spec("replace");
+    s.target_label = "x";
+    s.regex = "(.*?)_total";
+    rl_bad(&s, "lazy quantifiers are not supported where capture groups are used");
+    s = rl_spec("nope");
     rl_bad(&s, "unknown relabel action \"nope\"");
     s = rl_spec("replace");
     rl_bad(&s, "requires 'target_label'");
