@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -267,8 +268,16 @@ static void *writer_thread(void *p) {
     writer_arg *a = p;
     char host[16];
     snprintf(host, sizeof host, "h%d", a->id);
-    for (int round = 0; round < 40 && !a->rc; round++)
-        a->rc = write_series(a->e, "load", host, round * 10000, 1000, 10, round * 10);
+    for (int round = 0; round < 40 && !a->rc; round++) {
+        /* AX_EAGAIN is backpressure (the head is 3x its size while a flush catches up):
+         * a client waits and sends the same batch again, as Prometheus does on 503 */
+        for (int tries = 0; tries < 5000; tries++) {
+            a->rc = write_series(a->e, "load", host, round * 10000, 1000, 10, round * 10);
+            if (a->rc != AX_EAGAIN) break;
+            struct timespec d = {0, 1000000};
+            nanosleep(&d, NULL);
+        }
+    }
     return NULL;
 }
 
