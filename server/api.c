@@ -283,20 +283,6 @@ static int ex_cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static int parse_time_param(srv_req *r, const char *name, int64_t dflt, int64_t *out,
-                            ax_err *e) {
-    size_t len = 0;
-    const char *v = srv_req_param(r, name, &len);
-    if (!v || !len) {
-        *out = dflt;
-        return 0;
-    }
-    if (ax_time_parse(v, len, out))
-        return ax_err_set(e, AX_EINVAL, "cannot parse \"%.*s\" to a valid timestamp",
-                          (int)(len > 64 ? 64 : len), v);
-    return 0;
-}
-
 static int put_export_line(ax_buf *b, const uint8_t *labels, size_t len, const eng_samples *s) {
     int rc = ax_buf_append(b, "{\"metric\":", 10);
     if (!rc) rc = srv_json_labels(b, labels, len);
@@ -360,8 +346,8 @@ static void ex_work(srv_req *r) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "too many match[] parameters (at most %d)", MAX_MATCH);
         return;
     }
-    if ((j->rc = parse_time_param(r, "start", INT64_MIN, &j->start, &j->err))) return;
-    if ((j->rc = parse_time_param(r, "end", INT64_MAX, &j->end, &j->err))) return;
+    if ((j->rc = srv_req_param_time(r, "start", INT64_MIN, &j->start, NULL, &j->err))) return;
+    if ((j->rc = srv_req_param_time(r, "end", INT64_MAX, &j->end, NULL, &j->err))) return;
     if (j->end < j->start) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "end timestamp must not be before start time");
         return;
@@ -472,31 +458,40 @@ static void h_healthy(srv_req *r, void *ctx) {
 /* ---- GET /api/v1/metadata ----
  * Prometheus' metric metadata: what # HELP / # TYPE / # UNIT lines of imports and scrapes
  * said, latest first; `metric` narrows to one name, `limit` caps the names. */
-static void h_metadata(srv_req *r, void *ctx) {
-    srv_app *app = ctx;
-    size_t ml = 0, ll = 0;
-    const char *metric = srv_req_param(r, "metric", &ml);
-    const char *lim = srv_req_param(r, "limit", &ll);
-    uint64_t limit = 0;
-    if (lim && ll) {
-        char tmp[24];
-        char *end = NULL;
-        snprintf(tmp, sizeof tmp, "%.*s", (int)(ll < 23 ? ll : 23), lim);
-        long long v = strtoll(tmp, &end, 10);
-        if (ll > 20 || *end) {
-            srv_reply_error(r, 400, "bad_data", "limit must be a number");
-            return;
-        }
-        limit = v > 0 ? (uint64_t)v : 0;
-    }
+typedef struct meta_job {
+    int rc;
+    ax_err err;
     ax_buf out;
-    ax_buf_init(&out, 256u << 20);
-    int rc = ax_buf_append_str(&out, "{\"status\":\"success\",\"data\":");
-    if (!rc) rc = srv_meta_write_json(app->meta, metric && ml ? metric : NULL, ml, (size_t)limit, &out);
-    if (!rc) rc = ax_buf_append(&out, "}", 1);
-    if (rc) srv_reply_error(r, 503, "unavailable", "metadata: %s", ax_strerror(rc));
-    else srv_reply(r, 200, "application/json", (const char *)out.data, out.len);
-    ax_buf_free(&out);
+} meta_job;
+
+static void metadata_work(srv_req *r) {
+    srv_app *app = srv_req_ctx(r);
+    meta_job *j = srv_req_udata(r);
+    size_t ml = 0;
+    const char *metric = srv_req_param(r, "metric", &ml);
+    uint64_t limit = 0;
+    if ((j->rc = srv_req_param_uint(r, "limit", 0, 1u << 30, &limit, &j->err))) return;
+    ax_buf_init(&j->out, 256u << 20);
+    j->rc = ax_buf_append_str(&j->out, "{\"status\":\"success\",\"data\":");
+    if (!j->rc) j->rc = srv_meta_write_json(app->meta, metric && ml ? metric : NULL, ml, (size_t)limit, &j->out);
+    if (!j->rc) j->rc = ax_buf_append(&j->out, "}", 1);
+    if (j->rc) ax_err_set(&j->err, j->rc, "metadata: %s", ax_strerror(j->rc));
+}
+
+static void metadata_after(srv_req *r) {
+    meta_job *j = srv_req_udata(r);
+    if (j->rc) {
+        const char *etype = NULL;
+        int status = srv_http_status_of(j->rc, &etype);
+        srv_reply_error(r, status, etype, "%s", j->err.msg);
+    } else {
+        srv_reply_buf_take(r, 200, "application/json", &j->out);
+    }
+    ax_buf_free(&j->out);
+}
+
+static void h_metadata(srv_req *r, void *ctx) {
+    if (job_new(r, sizeof(meta_job))) srv_req_work(r, metadata_work, metadata_after);
 }
 
 /* ---- GET /api/v1/targets ---- the built-in scraper's targets, Prometheus' shape */

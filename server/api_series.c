@@ -54,20 +54,6 @@ static int span_cmp(const void *a, const void *b) {
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-static int time_param(srv_req *r, const char *name, int64_t dflt, int64_t *out, bool *given, ax_err *e) {
-    size_t len = 0;
-    const char *v = srv_req_param(r, name, &len);
-    if (!v || !len) {
-        *out = dflt;
-        return 0;
-    }
-    *given = true;
-    if (ax_time_parse(v, len, out))
-        return ax_err_set(e, AX_EINVAL, "invalid parameter \"%s\": cannot parse \"%.*s\" to a valid timestamp",
-                          name, (int)(len > 64 ? 64 : len), v);
-    return 0;
-}
-
 /* Does the series hold a sample in [start, end]? */
 static int has_data(eng *e, uint64_t sid, int64_t start, int64_t end, bool *yes) {
     eng_samples s = {0};
@@ -87,7 +73,8 @@ static void ms_work(srv_req *r) {
     span *spans = NULL;
     srv_span ms[MAX_MATCH];
     size_t nm = srv_req_params(r, "match[]", ms, MAX_MATCH);
-    int64_t start, end, limit = 0;
+    int64_t start, end;
+    uint64_t limit = 0;
     bool timed = false;
     if (nm > MAX_MATCH) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "too many match[] parameters (at most %d)", MAX_MATCH);
@@ -97,24 +84,13 @@ static void ms_work(srv_req *r) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "no match[] parameter provided");
         return;
     }
-    if ((j->rc = time_param(r, "start", INT64_MIN, &start, &timed, &j->err)) ||
-        (j->rc = time_param(r, "end", INT64_MAX, &end, &timed, &j->err)))
+    if ((j->rc = srv_req_param_time(r, "start", INT64_MIN, &start, &timed, &j->err)) ||
+        (j->rc = srv_req_param_time(r, "end", INT64_MAX, &end, &timed, &j->err)) ||
+        (j->rc = srv_req_param_uint(r, "limit", 0, 1u << 30, &limit, &j->err)))
         return;
     if (end < start) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "end timestamp must not be before start time");
         return;
-    }
-    size_t ll = 0;
-    const char *lv = srv_req_param(r, "limit", &ll);
-    if (lv && ll) {
-        char tmp[24], *stop = NULL;
-        snprintf(tmp, sizeof tmp, "%.*s", (int)(ll < 23 ? ll : 23), lv);
-        limit = strtoll(tmp, &stop, 10);
-        if (ll > 20 || *stop || limit < 0) {
-            j->rc = ax_err_set(&j->err, AX_EINVAL, "invalid parameter \"limit\": \"%.*s\"",
-                               (int)(ll > 32 ? 32 : ll), lv);
-            return;
-        }
     }
     /* the selections: each match[], or every series */
     for (size_t i = 0; i < (nm ? nm : 1) && !j->rc; i++) {
@@ -162,7 +138,7 @@ static void ms_work(srv_req *r) {
     ax_buf_init(&j->out, MAX_REPLY);
     if (!j->rc) j->rc = ax_buf_append_str(&j->out, "{\"status\":\"success\",\"data\":[");
     if (!j->rc && j->kind == Q_SERIES) {
-        for (size_t i = 0; i < nk && !j->rc && (!limit || (int64_t)i < limit); i++) {
+        for (size_t i = 0; i < nk && !j->rc && (!limit || i < limit); i++) {
             if (i) j->rc = ax_buf_append(&j->out, ",", 1);
             if (!j->rc) j->rc = srv_json_labels(&j->out, items[i].labels, items[i].len);
         }
@@ -194,7 +170,7 @@ static void ms_work(srv_req *r) {
         size_t out_n = 0;
         for (size_t i = 0; i < ns && !j->rc; i++) {
             if (i && !span_cmp(&spans[i - 1], &spans[i])) continue;
-            if (limit && (int64_t)out_n >= limit) break;
+            if (limit && out_n >= limit) break;
             if (out_n++) j->rc = ax_buf_append(&j->out, ",", 1);
             if (!j->rc) j->rc = srv_json_str(&j->out, spans[i].p, spans[i].len);
         }
@@ -333,18 +309,13 @@ static int put_top(ax_buf *b, const char *field, const top *t, size_t n) {
 static void tsdb_work(srv_req *r) {
     srv_app *app = srv_req_ctx(r);
     ms_job *j = srv_req_udata(r);
-    size_t limit = 10, ll = 0;
-    const char *lv = srv_req_param(r, "limit", &ll);
-    if (lv && ll) {
-        char tmp[24], *stop = NULL;
-        snprintf(tmp, sizeof tmp, "%.*s", (int)(ll < 23 ? ll : 23), lv);
-        long long v = strtoll(tmp, &stop, 10);
-        if (ll > 6 || *stop || v < 1 || v > 10000) {
-            j->rc = ax_err_set(&j->err, AX_EINVAL, "limit must be a number from 1 to 10000");
-            return;
-        }
-        limit = (size_t)v;
+    uint64_t lim = 10;
+    if ((j->rc = srv_req_param_uint(r, "limit", 10, 10000, &lim, &j->err))) return;
+    if (lim == 0) {
+        j->rc = ax_err_set(&j->err, AX_EINVAL, "invalid parameter \"limit\": must be at least 1");
+        return;
     }
+    size_t limit = (size_t)lim;
     eng_matcher all = {.op = ENG_MATCH_RE, .name = "__name__", .name_len = 8, .value = ".+", .value_len = 2};
     eng_sel *sel = NULL;
     pair *pairs = NULL;

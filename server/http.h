@@ -170,6 +170,15 @@ size_t srv_req_params(srv_req *r, const char *name, srv_span *out, size_t cap);
  * body is data (imports), which `curl -d @file` labels as a form. Call before the first
  * srv_req_param(s). */
 void srv_req_body_is_data(srv_req *r);
+/* Parameter `name` as a time (RFC 3339 or Unix seconds with fraction, see ax_time_parse).
+ * Absent or empty: *out = dflt. OUT: *out; *given (may be NULL) set true when present.
+ * Returns 0 or AX_EINVAL with `invalid parameter "start": cannot parse ...` in e. */
+int srv_req_param_time(srv_req *r, const char *name, int64_t dflt, int64_t *out, bool *given,
+                       ax_err *e);
+/* Parameter `name` as a whole number in [0, max]. Absent or empty: *out = dflt. OUT: *out.
+ * Returns 0 or AX_EINVAL with the reason in e. */
+int srv_req_param_uint(srv_req *r, const char *name, uint64_t dflt, uint64_t max, uint64_t *out,
+                       ax_err *e);
 
 /* Value of the first header named `name` (case-insensitive), trailing blanks trimmed, or
  * NULL. OUT: *len (may be NULL). */

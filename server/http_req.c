@@ -378,3 +378,38 @@ char *srv__error_response(int status, const char *error_type, const char *msg, b
     *len = hlen + (head ? 0 : blen);
     return out;
 }
+
+int srv_req_param_time(srv_req *r, const char *name, int64_t dflt, int64_t *out, bool *given,
+                       ax_err *e) {
+    size_t len = 0;
+    const char *v = srv_req_param(r, name, &len);
+    if (!v || !len) {
+        *out = dflt;
+        return 0;
+    }
+    if (given) *given = true;
+    if (ax_time_parse(v, len, out))
+        return ax_err_set(e, AX_EINVAL, "invalid parameter \"%s\": cannot parse \"%.*s\" to a valid timestamp",
+                          name, (int)(len > 64 ? 64 : len), v);
+    return 0;
+}
+
+int srv_req_param_uint(srv_req *r, const char *name, uint64_t dflt, uint64_t max, uint64_t *out,
+                       ax_err *e) {
+    size_t len = 0;
+    const char *v = srv_req_param(r, name, &len);
+    if (!v || !len) {
+        *out = dflt;
+        return 0;
+    }
+    uint64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9' || n > (max - (uint64_t)(v[i] - '0')) / 10)
+            return ax_err_set(e, AX_EINVAL, "invalid parameter \"%s\": \"%.*s\" is not a whole number "
+                                            "from 0 to %llu", name, (int)(len > 32 ? 32 : len), v,
+                              (unsigned long long)max);
+        n = n * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
