@@ -239,3 +239,42 @@ def snappy_literal(data):
 
 def rw_body(series):
     return snappy_literal(pb_write_request(series))
+
+
+# ---- real peers ----
+
+def start_node_exporter(procs):
+    """Start prometheus-node-exporter on a free loopback port (appended to procs, stopped by
+    stop_procs); returns its port once /metrics answers."""
+    port = free_port()
+    procs.append(subprocess.Popen(["prometheus-node-exporter", "--web.listen-address=127.0.0.1:%d" % port],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait_until(lambda: http("GET", "http://127.0.0.1:%d/metrics" % port, timeout=2)[0] == 200,
+               what="node_exporter up")
+    return port
+
+
+def start_prometheus(procs, tmp, cfg_path, args=()):
+    """Start Debian's prometheus with cfg_path, its TSDB and log in tmp, on a free loopback
+    port (appended to procs); returns its URL once /-/ready answers."""
+    port = free_port()
+    procs.append(subprocess.Popen(
+        ["prometheus", "--config.file=" + cfg_path, "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
+         "--web.listen-address=127.0.0.1:%d" % port] + list(args),
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prom.log"), "wb")))
+    url = "http://127.0.0.1:%d" % port
+    wait_until(lambda: http("GET", url + "/-/ready", timeout=2)[0] == 200, timeout=60, what="prometheus ready")
+    return url
+
+
+def stop_procs(procs):
+    """Terminate every process still running, then wait (kill after 20 s)."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

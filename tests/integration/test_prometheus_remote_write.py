@@ -12,7 +12,7 @@ import tempfile
 import time
 import urllib.parse
 
-from harness import Auspex, check, finish, free_port, http, wait_until
+from harness import Auspex, check, finish, http, start_node_exporter, start_prometheus, stop_procs, wait_until
 
 
 def bits(x):
@@ -38,12 +38,7 @@ def main():
     a = Auspex()
     try:
         a.start()
-        ne_port, prom_port = free_port(), free_port()
-        ne = subprocess.Popen(["prometheus-node-exporter", "--web.listen-address=127.0.0.1:%d" % ne_port],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(ne)
-        wait_until(lambda: http("GET", "http://127.0.0.1:%d/metrics" % ne_port, timeout=2)[0] == 200,
-                   what="node_exporter up")
+        ne_port = start_node_exporter(procs)
         cfg = os.path.join(tmp, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("""global:
@@ -60,14 +55,7 @@ remote_write:
       max_samples_per_send: 2000
       min_backoff: 50ms
 """ % (ne_port, a.url))
-        prom = subprocess.Popen(["prometheus", "--config.file=" + cfg,
-                                 "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
-                                 "--web.listen-address=127.0.0.1:%d" % prom_port],
-                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prom.log"), "wb"))
-        procs.append(prom)
-        prom_url = "http://127.0.0.1:%d" % prom_port
-        wait_until(lambda: http("GET", prom_url + "/-/ready", timeout=2)[0] == 200, timeout=60,
-                   what="prometheus ready")
+        prom_url = start_prometheus(procs, tmp, cfg)
 
         def scrapes():
             q = urllib.parse.urlencode({"query": 'count_over_time(up{job="node"}[10m])'})
@@ -125,13 +113,7 @@ remote_write:
         check(m.get('auspex_requests_rejected_total{reason="invalid_labels"}', 1) == 0,
               "no remote-write request rejected")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_procs(procs)
         a.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
     finish()

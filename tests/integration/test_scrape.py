@@ -25,7 +25,8 @@ import threading
 import time
 import urllib.parse
 
-from harness import AUSPEX, Auspex, check, finish, free_port, http, wait_until
+from harness import (AUSPEX, Auspex, check, finish, free_port, http, start_node_exporter, start_prometheus,
+                     stop_procs, wait_until)
 
 STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 
@@ -51,12 +52,8 @@ def part1_vs_prometheus(tmp):
     procs = []
     a = None
     try:
-        ne_port, prom_port = free_port(), free_port()
-        ne = subprocess.Popen(["prometheus-node-exporter", "--web.listen-address=127.0.0.1:%d" % ne_port],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(ne)
-        wait_until(lambda: http("GET", "http://127.0.0.1:%d/metrics" % ne_port, timeout=2)[0] == 200,
-                   what="node_exporter up")
+        ne_port = start_node_exporter(procs)
+        ne = procs[-1]
         cfg = os.path.join(tmp, "scrape.yml")
         with open(cfg, "w") as f:
             f.write("""global:
@@ -70,14 +67,7 @@ scrape_configs:
 """ % ne_port)
         a = Auspex(args=["-promscrape.config=" + cfg, "-node.collect=0"])
         a.start()
-        prom = subprocess.Popen(["prometheus", "--config.file=" + cfg,
-                                 "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
-                                 "--web.listen-address=127.0.0.1:%d" % prom_port],
-                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prom.log"), "wb"))
-        procs.append(prom)
-        prom_url = "http://127.0.0.1:%d" % prom_port
-        wait_until(lambda: http("GET", prom_url + "/-/ready", timeout=2)[0] == 200, timeout=60,
-                   what="prometheus ready")
+        prom_url = start_prometheus(procs, tmp, cfg)
 
         def prom_scrapes():
             r = prom_query(prom_url, 'count_over_time(up{job="node"}[10m])')
@@ -137,13 +127,7 @@ scrape_configs:
         samples = a.export("scrape_samples_scraped")[0]["values"]
         check(samples[-1] == 0, "scrape_samples_scraped = 0 on the failed scrape")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_procs(procs)
         if a:
             a.cleanup()
 

@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.parse
 
-from harness import Auspex, check, finish, free_port, http, rw_body, wait_until
+from harness import Auspex, check, finish, http, rw_body, start_prometheus, stop_procs
 
 
 def get(url, path, params):
@@ -20,19 +20,14 @@ def get(url, path, params):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="auspex-series-")
-    prom = None
+    procs = []
     a = Auspex()
     try:
         a.start()
-        port = free_port()
         cfg = os.path.join(tmp, "p.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1h\n")
-        prom = subprocess.Popen(["prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
-                                 "--web.listen-address=127.0.0.1:%d" % port, "--web.enable-remote-write-receiver"],
-                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "prom.log"), "wb"))
-        purl = "http://127.0.0.1:%d" % port
-        wait_until(lambda: http("GET", purl + "/-/ready", timeout=2)[0] == 200, timeout=60, what="prometheus ready")
+        purl = start_prometheus(procs, tmp, cfg, ["--web.enable-remote-write-receiver"])
 
         now = int(time.time() * 1000) // 1000 * 1000
         old, recent = now - 3_600_000, now - 60_000
@@ -129,12 +124,7 @@ def main():
                   "promtool query %s: same output (%d lines, rc %d %r)" % (args[0], len(la), out_a.returncode,
                                                                           out_a.stderr[-200:]))
     finally:
-        if prom:
-            prom.terminate()
-            try:
-                prom.wait(20)
-            except subprocess.TimeoutExpired:
-                prom.kill()
+        stop_procs(procs)
         a.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
     finish()

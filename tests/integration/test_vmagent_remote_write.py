@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Auspex, check, finish, free_port, http, wait_until
+from harness import Auspex, check, finish, free_port, http, stop_procs, wait_until
 
 
 def vm_metric(url, name_re):
@@ -81,13 +81,7 @@ def main():
         m = vm_metric(a.url, r"^auspex_requests_rejected_total")
         check(sum(m.values()) == 0, "auspex refused nothing: %r" % m)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_procs(procs)
         a.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
