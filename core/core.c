@@ -23,6 +23,7 @@ const char *ax_strerror(int rc) {
     case AX_EFULL: return "EFULL";
     case AX_ENOTFOUND: return "ENOTFOUND";
     case AX_EAGAIN: return "EAGAIN";
+    case AX_ETIMEOUT: return "ETIMEOUT";
     default: return "EUNKNOWN";
     }
 }

@@ -27,6 +27,7 @@ enum {
     AX_EFULL = -7,     /* storage full */
     AX_ENOTFOUND = -8,
     AX_EAGAIN = -9,    /* overloaded or shutting down: try again later */
+    AX_ETIMEOUT = -10, /* a deadline passed (query timeout) */
 };
 
 /* Short constant name of a status ("EINVAL"...), never NULL. */
@@ -168,6 +169,23 @@ int ax_size_parse(const char *s, size_t len, uint64_t *out);
 /* Format a float64 as Prometheus does in JSON/text: "NaN", "+Inf", "-Inf", or the shortest
  * decimal that round-trips. Writes at most 32 bytes plus NUL into out. Returns length. */
 size_t ax_fmt_double(char *out, double v);
+
+/* Format a float64 as Go's strconv.FormatFloat(v, fmt, -1, 64) does, fmt 'f' or 'e':
+ * the shortest decimal that round-trips, in fixed notation ('f': 1e21 ->
+ * "1000000000000000000000", 1e-7 -> "0.0000001") or exponent notation ('e': "1e+21",
+ * "1.5e-07", at least two exponent digits). "NaN", "+Inf", "-Inf"; -0 is "-0". Writes at
+ * most AX_FMT_GO_MAX - 1 bytes plus NUL into out. Returns the length. Prometheus' query
+ * API prints sample values with 'e' when |v| < 1e-6 or >= 1e21 and 'f' otherwise, and
+ * scalars with 'f'. */
+#define AX_FMT_GO_MAX 400
+size_t ax_fmt_go(char *out, double v, char fmt);
+
+/* Parse a duration as Prometheus' HTTP API does (the step and timeout parameters): a
+ * float number of seconds, of any sign ("15", "0.5", "-1", "1e3"), or a PromQL duration
+ * ("15s", "1h30m", "100ms"). Fractions of a millisecond are truncated toward zero.
+ * OUT: *ms_out. Returns 0 or AX_EINVAL (syntax, NaN, or beyond +-2^63 ns as Go's
+ * time.Duration). */
+int ax_api_duration_parse(const char *s, size_t len, int64_t *ms_out);
 
 /* Parse a plain decimal s[0..len) ([+-]digits[.digits][(e|E)[+-]digits]) exactly as
  * strtod would, when that can be done with one exact floating-point operation (at most

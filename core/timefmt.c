@@ -289,3 +289,88 @@ bool ax_decimal_fast(const char *s, size_t len, double *out) {
     *out = neg ? -v : v;
     return true;
 }
+
+/* The shortest digits that round-trip v (finite, non-zero): digits into dig (NUL-ended),
+ * OUT: *exp10 such that v = 0.d1d2d3... * 10^exp10. %.*e is correctly rounded, so the
+ * first precision that converts back is the shortest, and the closest of that length. */
+static int shortest_digits(double a, char *dig, int *exp10) {
+    char tmp[40];
+    for (int prec = 0; prec <= 16; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec, a);
+        if (strtod(tmp, NULL) == a || prec == 16) break;
+    }
+    /* tmp: d[.ddd]e[+-]XX */
+    int nd = 0;
+    const char *p = tmp;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9') dig[nd++] = *p;
+    while (nd > 1 && dig[nd - 1] == '0') nd--;
+    dig[nd] = 0;
+    *exp10 = atoi(p + 1) + 1;
+    return nd;
+}
+
+size_t ax_fmt_go(char *out, double v, char fmt) {
+    double a = fabs(v);
+    if (!isfinite(v) || a == 0 || (fmt == 'f' && a >= 1e-4 && a < 1e15))
+        return ax_fmt_double(out, v); /* same bytes in this range: fixed and shortest */
+    char dig[24];
+    int e10 = 0;
+    int nd = shortest_digits(a, dig, &e10);
+    size_t o = 0;
+    if (v < 0) out[o++] = '-';
+    if (fmt == 'e') {
+        out[o++] = dig[0];
+        if (nd > 1) {
+            out[o++] = '.';
+            memcpy(out + o, dig + 1, (size_t)nd - 1);
+            o += (size_t)nd - 1;
+        }
+        int x = e10 - 1;
+        o += (size_t)snprintf(out + o, 8, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+        return o;
+    }
+    if (e10 <= 0) { /* 0.000ddd */
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int z = 0; z < -e10; z++) out[o++] = '0';
+        memcpy(out + o, dig, (size_t)nd);
+        o += (size_t)nd;
+    } else if (e10 >= nd) { /* ddd000 */
+        memcpy(out + o, dig, (size_t)nd);
+        o += (size_t)nd;
+        for (int z = 0; z < e10 - nd; z++) out[o++] = '0';
+    } else {
+        memcpy(out + o, dig, (size_t)e10);
+        o += (size_t)e10;
+        out[o++] = '.';
+        memcpy(out + o, dig + e10, (size_t)(nd - e10));
+        o += (size_t)(nd - e10);
+    }
+    out[o] = 0;
+    return o;
+}
+
+int ax_api_duration_parse(const char *s, size_t len, int64_t *ms_out) {
+    if (len == 0 || len > 63) return AX_EINVAL;
+    char tmp[64];
+    memcpy(tmp, s, len);
+    tmp[len] = 0;
+    /* Go's ParseFloat: decimal or exponent form with an optional sign (no hex or spaces
+     * here); anything else is tried as a PromQL duration */
+    size_t i = (tmp[0] == '-' || tmp[0] == '+') ? 1 : 0;
+    bool num = i < len && (tmp[i] == '.' || (tmp[i] >= '0' && tmp[i] <= '9'));
+    for (size_t k = i; k < len && num; k++)
+        if (!strchr("0123456789.eE+-", tmp[k])) num = false;
+    if (num) {
+        char *end = NULL;
+        double sec = strtod(tmp, &end);
+        if (end == tmp + len) {
+            double ns = sec * 1e9;
+            if (isnan(ns) || ns >= 9223372036854775807.0 || ns < -9223372036854775808.0) return AX_EINVAL;
+            *ms_out = (int64_t)ns / 1000000; /* truncation toward zero, as Go */
+            return 0;
+        }
+    }
+    return ax_duration_parse(s, len, ms_out);
+}

@@ -1,7 +1,7 @@
 /* query/query.h: PromQL. Series selectors (pql_selector_parse: the match[] parameter of the
  * metadata and export APIs: `up`, `{job="node"}`, `node_cpu_seconds_total{mode!="idle"}`) and
  * the full expression language of Prometheus 2.42 (pql_parse: lexer query/lex.c, parser and
- * type checker query/parse.c, function table and printer query/ast.c). Evaluation comes later.
+ * type checker query/parse.c, function table and printer query/ast.c), evaluated by pql_exec.
  *
  * Strings follow PromQL: "double", 'single' or `raw` quotes; Go escapes in the first two.
  * Regexes are fully anchored, as Prometheus anchors them. Like Prometheus, a selector
@@ -172,5 +172,56 @@ void pql_node_free(pql_node *n);
 /* Name of an operator ("+", "and", "atan2"...) and of an aggregation ("sum", "topk"...). */
 const char *pql_op_name(int op);
 const char *pql_agg_name(int op);
+
+/* ---- evaluation (query/eval.c, functions query/funcs.c, arithmetic query/kernels.c) ----
+ * pql_exec evaluates a parsed expression against the engine as Prometheus 2.42's engine
+ * does: an instant query at one time, or a range query at start, start+step, ... <= end.
+ * Lookback: an instant vector selector at time t takes the newest sample in
+ * [t - lookback, t] (closed, as Prometheus 2.x) unless it is a staleness marker; range
+ * selectors take [t - range, t]; offset and @ shift t. Every node is evaluated for all steps
+ * at once (one read per selected series). Memory: the result owns its arena.
+ * Errors: AX_EINVAL: an execution error (Prometheus errorType "execution": duplicate
+ *   series, many-to-many matching, a bad label_replace regex...; message in err);
+ *   AX_ELIMIT: a limit of pql_opts was passed (message names it); AX_ETIMEOUT: deadline;
+ *   AX_ENOMEM: the memory budget; AX_EIO/AX_ECORRUPT from storage. */
+typedef struct pql_opts {
+    int64_t lookback_ms;  /* 0: 5 minutes */
+    size_t max_samples;   /* samples loaded or computed and held at once; 0: 50,000,000 */
+    size_t max_series;    /* series one selector may match; 0: no limit */
+    size_t max_points;    /* steps of a range query; 0: 11,000 (Prometheus' cap) */
+    uint64_t deadline_ns; /* ax_mono_ns() value after which evaluation stops; 0: none */
+    size_t mem_max;       /* bytes the evaluation may allocate; 0: 4 GiB */
+} pql_opts;
+
+/* One series of a result: its labels (sorted by name) and points, ascending in time.
+ * A vector result has exactly one point per series (at the evaluation time). */
+typedef struct pql_rseries {
+    const ax_label *ls;
+    size_t n_ls;
+    const int64_t *ts; /* ms */
+    const double *v;
+    size_t n;
+} pql_rseries;
+
+typedef struct pql_result {
+    int type;           /* PQL_T_SCALAR, PQL_T_VECTOR, PQL_T_MATRIX, PQL_T_STRING */
+    pql_rseries *s;     /* vector and matrix */
+    size_t n;
+    double scalar;      /* PQL_T_SCALAR */
+    int64_t t;          /* time of a scalar or string result (ms) */
+    pql_str str;        /* PQL_T_STRING */
+    const char **warnings;
+    size_t n_warnings;
+    ax_arena arena;     /* everything above lives here */
+} pql_result;
+
+/* Evaluate root. range = false: an instant query at `start` (end and step unused).
+ * range = true: a range query; the result is always a matrix (a scalar becomes one series
+ * without labels); a string expression is refused (AX_EINVAL). Matrix results are sorted
+ * by labels; vector results keep evaluation order (sort() and friends order them).
+ * OUT: *out (free with pql_result_free). */
+int pql_exec(eng *e, const pql_node *root, int64_t start, int64_t end, int64_t step, bool range,
+             const pql_opts *o, pql_result **out, ax_err *err);
+void pql_result_free(pql_result *r);
 
 #endif
