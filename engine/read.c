@@ -234,7 +234,6 @@ int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max
     if (!rc) rc = stor_txn_begin(e->stor, STOR_TXN_READ, &t);
     stor_chunk_view views[64];
     int64_t from = mint;
-    eng_samples tmp = {0};
     while (!rc) {
         size_t nv = 0;
         int r = stor_chunks_range(t, sid, from, maxt, views, 64, &nv);
@@ -243,11 +242,13 @@ int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max
             break;
         }
         for (size_t i = 0; i < nv && !rc; i++) {
-            rc = samples_reserve(&tmp, views[i].n, 0);
-            size_t got = 0;
+            /* Decode straight into out past its end, then keep what is in [mint, maxt] and
+             * newer than the last sample kept (chunks may overlap after a rewrite). */
+            rc = samples_reserve(out, out->n + views[i].n, 0);
+            size_t got = 0, base = out->n;
             if (!rc)
-                rc = codec_chunk_decode(NULL, views[i].data, views[i].len, tmp.ts, tmp.v, tmp.cap,
-                                        &got);
+                rc = codec_chunk_decode(NULL, views[i].data, views[i].len, out->ts + base,
+                                        out->v + base, out->cap - base, &got);
             if (rc == AX_ECORRUPT) {
                 /* one unreadable chunk: say so, serve the rest of the series */
                 fprintf(stderr, "auspex: series %llu: chunk at %lld does not decode; skipped\n",
@@ -255,21 +256,23 @@ int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max
                 rc = 0;
                 got = 0;
             }
-            for (size_t k = 0; k < got && !rc; k++) {
-                if (tmp.ts[k] < mint || tmp.ts[k] > maxt) continue;
-                if (out->n && tmp.ts[k] <= out->ts[out->n - 1]) continue;
-                rc = samples_reserve(out, out->n + 1, max_samples);
-                if (!rc) {
-                    out->ts[out->n] = tmp.ts[k];
-                    out->v[out->n++] = tmp.v[k];
-                }
+            if (rc) break;
+            int64_t last = base ? out->ts[base - 1] : INT64_MIN;
+            size_t w = base;
+            for (size_t k = base; k < base + got; k++) {
+                int64_t ts = out->ts[k];
+                if (ts < mint || ts > maxt || ts <= last) continue;
+                out->ts[w] = ts;
+                out->v[w++] = out->v[k];
+                last = ts;
             }
+            out->n = w;
+            if (max_samples && out->n > max_samples) rc = AX_ELIMIT;
         }
-        if (r != AX_ETOOBIG || !nv || views[nv - 1].maxt >= maxt) break;
+        if (rc || r != AX_ETOOBIG || !nv || views[nv - 1].maxt >= maxt) break;
         from = views[nv - 1].maxt + 1;
     }
     stor_txn_abort(t);
-    eng_samples_free(&tmp);
     if (!rc) rc = merge_run(out, fl, nfl, max_samples);
     if (!rc) rc = merge_run(out, buf, nbuf, max_samples);
     free(fl);

@@ -271,16 +271,20 @@ static int64_t at_time(const pql_ev *ev, int at, int64_t at_ms, int64_t dflt) {
     }
 }
 
-/* A selected series: labels copied to the arena, samples read over [mint, maxt]. */
+/* A selected series: its id and labels (copied to the arena). */
 typedef struct sel_series {
     ax_label *ls;
     uint32_t n_ls;
-    pql_raw *raw;
+    uint64_t sid;
 } sel_series;
 
-/* Select the series of vs and read their samples in [mint, maxt]. OUT: *out, *n_out. */
-static int select_read(pql_ev *ev, const pql_node *vs, int64_t mint, int64_t maxt,
-                       sel_series **out, size_t *n_out) {
+static int sel_cmp(const void *a, const void *b) {
+    const sel_series *x = a, *y = b;
+    return pql__lbl_cmp(x->ls, x->n_ls, y->ls, y->n_ls);
+}
+
+/* The series selector vs matches, sorted by labels. OUT: *out, *n_out. */
+static int select_series(pql_ev *ev, const pql_node *vs, sel_series **out, size_t *n_out) {
     eng_sel *sel = NULL;
     int rc = eng_select(ev->e, vs->sel.m, vs->sel.n_m, ev->o.max_series, &sel);
     if (rc == AX_ELIMIT)
@@ -292,7 +296,6 @@ static int select_read(pql_ev *ev, const pql_node *vs, int64_t mint, int64_t max
     sel_series *ss = pql__alloc(ev, n * sizeof *ss);
     if (!ss) { eng_sel_free(sel); return pql__nomem(ev); }
     for (size_t i = 0; i < n && !rc; i++) {
-        if ((i & 63) == 0 && (rc = pql__check(ev))) break;
         size_t len;
         const uint8_t *lb = eng_sel_labels(sel, i, &len);
         uint8_t *copy = ax_arena_dup(ev->a, lb, len);
@@ -305,26 +308,32 @@ static int select_read(pql_ev *ev, const pql_node *vs, int64_t mint, int64_t max
         }
         ss[i].ls = ax_arena_dup(ev->a, tmp, (nl ? nl : 1) * sizeof *tmp);
         ss[i].n_ls = (uint32_t)nl;
-        pql_raw *r = pql__alloc(ev, sizeof *r);
-        if (!ss[i].ls || !r) { rc = pql__nomem(ev); break; }
-        r->next = ev->raw;
-        ev->raw = r;
-        ss[i].raw = r;
-        size_t left = ev->o.max_samples > ev->samples ? ev->o.max_samples - ev->samples : 0;
-        rc = eng_series_read(ev->e, eng_sel_sid(sel, i), mint, maxt, left + 1, &r->s);
-        if (rc == AX_ELIMIT || (!rc && r->s.n > left)) {
-            rc = pql__fail(ev, AX_ELIMIT,
-                           "the query would read more than %zu samples (-search.maxSamplesPerQuery)",
-                           ev->o.max_samples);
-            break;
-        }
-        if (rc) { rc = pql__fail(ev, rc, "reading samples: %s", ax_strerror(rc)); break; }
-        ev->samples += r->s.n;
+        ss[i].sid = eng_sel_sid(sel, i);
+        if (!ss[i].ls) rc = pql__nomem(ev);
     }
     eng_sel_free(sel);
     if (rc) return rc;
+    /* Prometheus' storage returns series sorted by labels; so do we, which fixes the order
+     * of instant-vector results and of floating-point sums. */
+    qsort(ss, n, sizeof *ss, sel_cmp);
     *out = ss;
     *n_out = n;
+    return 0;
+}
+
+/* Read one series' samples in [mint, maxt] into buf (reusing its arrays), counted against
+ * the query's sample budget. */
+static int read_series(pql_ev *ev, uint64_t sid, int64_t mint, int64_t maxt, eng_samples *buf) {
+    int rc = pql__check(ev);
+    if (rc) return rc;
+    size_t left = ev->o.max_samples > ev->samples ? ev->o.max_samples - ev->samples : 0;
+    rc = eng_series_read(ev->e, sid, mint, maxt, left + 1, buf);
+    if (rc == AX_ELIMIT || (!rc && buf->n > left))
+        return pql__fail(ev, AX_ELIMIT,
+                         "the query would read more than %zu samples (-search.maxSamplesPerQuery)",
+                         ev->o.max_samples);
+    if (rc) return pql__fail(ev, rc, "reading samples: %s", ax_strerror(rc));
+    ev->samples += buf->n;
     return 0;
 }
 
@@ -336,17 +345,19 @@ static int eval_vector_sel(pql_ev *ev, const pql_node *n, bool want_ts, pql_val 
     if (lo > hi) { int64_t t = lo; lo = hi; hi = t; }
     sel_series *ss;
     size_t ns;
-    int rc = select_read(ev, n, lo - ev->o.lookback_ms, hi, &ss, &ns);
+    int rc = select_series(ev, n, &ss, &ns);
     if (rc) return rc;
     out->type = PQL_T_VECTOR;
     out->vs = pql__alloc(ev, ns * sizeof *out->vs);
     if (!out->vs) return pql__nomem(ev);
     out->n = 0;
-    for (size_t k = 0; k < ns; k++) {
-        const eng_samples *s = &ss[k].raw->s;
+    eng_samples buf = {0}; /* one buffer for every series: values are copied per step */
+    for (size_t k = 0; k < ns && !rc; k++) {
+        if ((rc = read_series(ev, ss[k].sid, lo - ev->o.lookback_ms, hi, &buf))) break;
+        const eng_samples *s = &buf;
         if (!s->n) continue;
         pql_vs *o = pql__vs_init(ev, &out->vs[out->n], ss[k].ls, ss[k].n_ls);
-        if (!o) return pql__nomem(ev);
+        if (!o) { rc = pql__nomem(ev); break; }
         bool any = false;
         size_t j = 0; /* first sample with t > ref, for nondecreasing refs */
         for (size_t i = 0; i < ev->n_steps; i++) {
@@ -362,9 +373,9 @@ static int eval_vector_sel(pql_ev *ev, const pql_node *n, bool want_ts, pql_val 
             any = true;
         }
         if (any) out->n++;
-        eng_samples_free(&ss[k].raw->s); /* values are copied; release the raw arrays now */
     }
-    return 0;
+    eng_samples_free(&buf);
+    return rc;
 }
 
 int pql__eval_selector_ts(pql_ev *ev, const pql_node *n, pql_val *out) {
@@ -378,14 +389,19 @@ static int eval_matrix_sel(pql_ev *ev, const pql_node *n, pql_val *out) {
     if (lo > hi) { int64_t t = lo; lo = hi; hi = t; }
     sel_series *ss;
     size_t ns;
-    int rc = select_read(ev, vs, lo - n->matrix.range_ms, hi, &ss, &ns);
+    int rc = select_series(ev, vs, &ss, &ns);
     if (rc) return rc;
     out->type = PQL_T_MATRIX;
     out->ms = pql__alloc(ev, ns * sizeof *out->ms);
     if (!out->ms) return pql__nomem(ev);
     out->n_ms = 0;
     for (size_t k = 0; k < ns; k++) {
-        eng_samples *s = &ss[k].raw->s;
+        pql_raw *r = pql__alloc(ev, sizeof *r);
+        if (!r) return pql__nomem(ev);
+        r->next = ev->raw; /* released at the end of the query */
+        ev->raw = r;
+        eng_samples *s = &r->s;
+        if ((rc = read_series(ev, ss[k].sid, lo - n->matrix.range_ms, hi, s))) return rc;
         size_t w = 0;
         for (size_t j = 0; j < s->n; j++) {
             if (is_stale(s->v[j])) continue;
@@ -745,8 +761,8 @@ static int eval_vector_vector(pql_ev *ev, const pql_node *n, const pql_val *lv, 
         for (size_t j = first; j != SIZE_MAX; j = ox.next[j]) {
             const pql_vs *m = &one->vs[j];
             pql_vs *o = pql__vec_push(ev, out, &cap);
-            ax_label *ls;
-            uint32_t nl;
+            ax_label *ls = NULL;
+            uint32_t nl = 0;
             if (!o || result_labels(ev, n, s, m, &ls, &nl)) return pql__nomem(ev);
             if (!pql__vs_init(ev, o, ls, nl)) return pql__nomem(ev);
             bool any = false;
@@ -835,8 +851,8 @@ static int make_groups(pql_ev *ev, const pql_node *n, const pql_val *in, agg_gro
     if (!g) return pql__nomem(ev);
     size_t ng = 0;
     for (size_t k = 0; k < in->n; k++) {
-        ax_label *ls;
-        uint32_t nl;
+        ax_label *ls = NULL;
+        uint32_t nl = 0;
         if ((rc = group_labels(ev, n, &in->vs[k], &ls, &nl))) return rc;
         uint64_t hk = pql__lbl_hash(ls, nl);
         size_t slot = htab_slot(&h, hk);
@@ -870,11 +886,10 @@ static int agg_simple(pql_ev *ev, const pql_node *n, const pql_val *in, agg_grou
                       pql_val *out) {
     int op = n->agg.op;
     size_t ns = ev->n_steps;
-    double *sum = ax_arena_alloc(ev->a, ns * sizeof *sum), *c = ax_arena_alloc(ev->a, ns * sizeof *c);
+    double *sum = ax_arena_alloc(ev->a, ns * sizeof *sum);
     double *mean = ax_arena_alloc(ev->a, ns * sizeof *mean);
     double *cnt = ax_arena_alloc(ev->a, ns * sizeof *cnt);
-    uint8_t *incr = ax_arena_alloc(ev->a, ns);
-    if (!sum || !c || !mean || !cnt || !incr) return pql__nomem(ev);
+    if (!sum || !mean || !cnt) return pql__nomem(ev);
     out->vs = pql__alloc(ev, (ng ? ng : 1) * sizeof *out->vs);
     if (!out->vs) return pql__nomem(ev);
     for (size_t gi = 0; gi < ng; gi++) {
@@ -883,10 +898,8 @@ static int agg_simple(pql_ev *ev, const pql_node *n, const pql_val *in, agg_grou
         pql_vs *o = pql__vs_init(ev, &out->vs[out->n++], g[gi].ls, g[gi].n_ls);
         if (!o) return pql__nomem(ev);
         memset(sum, 0, ns * sizeof *sum);
-        memset(c, 0, ns * sizeof *c);
         memset(mean, 0, ns * sizeof *mean);
         memset(cnt, 0, ns * sizeof *cnt);
-        memset(incr, 0, ns);
         for (size_t m = 0; m < g[gi].n_members; m++) {
             const pql_vs *s = &in->vs[g[gi].members[m]];
             for (size_t i = 0; i < ns; i++) {
@@ -900,24 +913,15 @@ static int agg_simple(pql_ev *ev, const pql_node *n, const pql_val *in, agg_grou
                     continue;
                 }
                 switch (op) {
-                case PQL_AGG_SUM: pqk_kahan_add(v, &sum[i], &c[i]); break;
+                /* sum and avg as Prometheus 2.42: a plain sum in series order (sorted by
+                 * labels) and a running mean, so results match it to the last bit */
+                case PQL_AGG_SUM: sum[i] += v; break;
                 case PQL_AGG_AVG:
-                    if (!incr[i]) { /* Kahan sum until it would overflow, then a running mean */
-                        double ts = sum[i], tc = c[i];
-                        pqk_kahan_add(v, &ts, &tc);
-                        if (!isinf(ts)) { sum[i] = ts; c[i] = tc; break; }
-                        incr[i] = 1;
-                        mean[i] = sum[i] / (k - 1);
-                        c[i] /= k - 1;
-                    }
                     if (isinf(mean[i])) {
                         if (isinf(v) && (mean[i] > 0) == (v > 0)) break;
                         if (!isinf(v) && !isnan(v)) break;
                     }
-                    {
-                        double cur = mean[i] + c[i];
-                        pqk_kahan_add(v / k - cur / k, &mean[i], &c[i]);
-                    }
+                    mean[i] += v / k - mean[i] / k;
                     break;
                 case PQL_AGG_COUNT: break;
                 case PQL_AGG_GROUP: break;
@@ -941,8 +945,8 @@ static int agg_simple(pql_ev *ev, const pql_node *n, const pql_val *in, agg_grou
             if (!cnt[i]) continue;
             double v = 0;
             switch (op) {
-            case PQL_AGG_SUM: v = isinf(sum[i]) ? sum[i] : sum[i] + c[i]; break;
-            case PQL_AGG_AVG: v = incr[i] ? mean[i] + c[i] : (sum[i] + c[i]) / cnt[i]; break;
+            case PQL_AGG_SUM: v = sum[i]; break;
+            case PQL_AGG_AVG: v = mean[i]; break;
             case PQL_AGG_COUNT: v = cnt[i]; break;
             case PQL_AGG_GROUP: v = 1; break;
             case PQL_AGG_MIN: case PQL_AGG_MAX: v = sum[i]; break;

@@ -42,20 +42,20 @@ bool pqk_extrapolated_rate(const pqk_win *w, bool is_counter, bool is_rate, doub
     double sampled = (double)(last_t - first_t) / 1000;
     double avg_gap = sampled / (double)(w->n - 1);
 
-    /* A sample is expected within 1.1 average gaps of each bound; farther away, the series
-     * probably starts or ends inside the window, so extrapolate only half a gap. */
-    double threshold = avg_gap * 1.1;
-    double interval = sampled;
-    if (to_start >= threshold) to_start = avg_gap / 2;
-    /* A counter cannot go below zero: stop at the time the line through the samples would
-     * reach zero (v2.53 applies this after the threshold rule). */
+    /* A counter cannot go below zero: start no earlier than the time the line through the
+     * samples would reach zero. Prometheus 2.42 (the release auspex answers like) applies
+     * this before the threshold rule below; 2.46+ after it, which changes results when
+     * the window starts well before a series' first sample. */
     if (is_counter && result > 0 && w->v[0] >= 0) {
         double to_zero = sampled * (w->v[0] / result);
         if (to_zero < to_start) to_start = to_zero;
     }
-    interval += to_start;
-    if (to_end >= threshold) to_end = avg_gap / 2;
-    interval += to_end;
+    /* A sample is expected within 1.1 average gaps of each bound; farther away, the series
+     * probably starts or ends inside the window, so extrapolate only half a gap. */
+    double threshold = avg_gap * 1.1;
+    double interval = sampled;
+    interval += to_start < threshold ? to_start : avg_gap / 2;
+    interval += to_end < threshold ? to_end : avg_gap / 2;
 
     double factor = interval / sampled;
     if (is_rate) factor /= dur_seconds(w->hi - w->lo);

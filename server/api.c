@@ -561,6 +561,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/metadata", false, h_metadata, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/targets", false, h_targets, app);
     if (!rc) rc = srv_api_series_register(app);
+    if (!rc) rc = srv_api_query_register(app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,
                                  h_force_flush, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/status/buildinfo", false, h_buildinfo, app);

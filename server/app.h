@@ -30,6 +30,13 @@ typedef struct srv_app {
     struct srv_meta *meta;     /* # HELP / # TYPE seen in imports and scrapes */
     size_t max_insert_bytes;   /* -maxInsertRequestSize */
     size_t max_export_bytes;   /* cap on one export response */
+    /* PromQL queries (server/api_query.c; docs/query-api.md) */
+    int64_t query_lookback_ms;     /* -search.lookbackDelta */
+    int64_t query_max_duration_ms; /* -search.maxQueryDuration: deadline of one query */
+    size_t query_max_samples;      /* -search.maxSamplesPerQuery */
+    size_t query_max_points;       /* -search.maxPointsPerTimeseries: (end-start)/step cap */
+    size_t query_max_series;       /* -search.maxUniqueTimeseries: series one selector may match */
+    size_t query_mem_max;          /* -search.maxMemoryPerQuery: bytes one evaluation may allocate */
     int64_t start_ms;
     const char *data_path;
     atomic_uint_fast64_t rw_requests;
@@ -44,6 +51,8 @@ typedef struct srv_app {
 int srv_api_register(srv_app *app);
 /* The series/labels/label values routes (server/api_series.c); srv_api_register calls it. */
 int srv_api_series_register(srv_app *app);
+/* /api/v1/query and /api/v1/query_range (server/api_query.c); srv_api_register calls it. */
+int srv_api_query_register(srv_app *app);
 
 /* Append the /metrics exposition (Prometheus text format 0.0.4) to out: the HTTP part
  * (loop thread only: it reads the server's counters) and the rest (any thread). */

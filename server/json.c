@@ -1,6 +1,8 @@
 /* server/json.c: the little JSON writing that responses need, without building trees.
  * Strings are escaped as Go's encoding/json does for what Prometheus emits: quotes,
- * backslash and control characters; bytes that are not valid UTF-8 become U+FFFD. */
+ * backslash and control characters, and (its default HTML-safe escaping) <, >, & as
+ * \u003c \u003e \u0026 and U+2028, U+2029 as \u2028 \u2029; bytes that are not valid
+ * UTF-8 become U+FFFD. */
 #include "server/app.h"
 
 #include <string.h>
@@ -32,11 +34,16 @@ int srv_json_str(ax_buf *b, const char *s, size_t len) {
     const uint8_t *p = (const uint8_t *)s, *end = p + len;
     while (p < end) {
         const uint8_t *run = p;
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\' && *p != '<' &&
+               *p != '>' && *p != '&')
+            p++;
         if (p > run && (rc = ax_buf_append(b, run, (size_t)(p - run)))) return rc;
         if (p == end) break;
         uint8_t c = *p;
-        if (c == '"' || c == '\\') {
+        if (c == '<' || c == '>' || c == '&') {
+            rc = ax_buf_printf(b, "\\u%04x", c);
+            p++;
+        } else if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = ax_buf_append(b, esc, 2);
             p++;
@@ -53,7 +60,10 @@ int srv_json_str(ax_buf *b, const char *s, size_t len) {
             p++;
         } else {
             size_t n = utf8_len(p, (size_t)(end - p));
-            if (n) {
+            if (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+                rc = ax_buf_printf(b, "\\u%04x", p[2] == 0xa8 ? 0x2028 : 0x2029);
+                p += n;
+            } else if (n) {
                 rc = ax_buf_append(b, p, n);
                 p += n;
             } else {

@@ -29,6 +29,12 @@ typedef struct cfg {
     const char *node_collect;
     const char *scrape_config;
     const char *max_scrape_size;
+    const char *lookback;
+    const char *max_query_duration;
+    const char *max_samples;
+    const char *max_points;
+    const char *max_unique_series;
+    const char *max_query_mem;
     bool insecure;
     bool version;
     bool help;
@@ -52,6 +58,12 @@ static cfg C = {
     .node_collect = "15s",
     .scrape_config = "",
     .max_scrape_size = "16MB",
+    .lookback = "5m",
+    .max_query_duration = "30s",
+    .max_samples = "50000000",
+    .max_points = "11000",
+    .max_unique_series = "300000",
+    .max_query_mem = "4GiB",
 };
 
 static const flag_def FLAGS[] = {
@@ -73,6 +85,21 @@ static const flag_def FLAGS[] = {
      "scrape the targets of this Prometheus-format YAML file (scrape_configs; docs/scraping.md)"},
     {"promscrape.maxScrapeSize", &C.max_scrape_size, NULL,
      "a scrape whose response body is larger fails (up=0)"},
+    {"search.lookbackDelta", &C.lookback, NULL,
+     "PromQL: an instant selector takes the newest sample at most this old (Prometheus' "
+     "-query.lookback-delta)"},
+    {"search.maxQueryDuration", &C.max_query_duration, NULL,
+     "PromQL: a query running longer fails with 503 timeout (a request's timeout= may lower it)"},
+    {"search.maxSamplesPerQuery", &C.max_samples, NULL,
+     "PromQL: samples one query may hold in memory at once (Prometheus' -query.max-samples); "
+     "beyond: 422"},
+    {"search.maxPointsPerTimeseries", &C.max_points, NULL,
+     "PromQL: a range query may have at most this many steps (+1); beyond: 400, as Prometheus' "
+     "11,000 cap"},
+    {"search.maxUniqueTimeseries", &C.max_unique_series, NULL,
+     "PromQL: series one selector of a query may match (0: no limit); beyond: 422"},
+    {"search.maxMemoryPerQuery", &C.max_query_mem, NULL,
+     "PromQL: bytes one query's evaluation may allocate; beyond: 422"},
     {"http.insecure", NULL, &C.insecure, "allow a non-loopback listen address without auth"},
     {"version", NULL, &C.version, "print the version and exit"},
     {"help", NULL, &C.help, "print this help and exit"},
@@ -206,6 +233,28 @@ int main(int argc, char **argv) {
         parse_count("storage.maxSeries", C.max_series, &max_series) ||
         parse_count("storage.headMaxSamples", C.head_max, &head_max))
         return 2;
+    int64_t lookback_ms = 0, max_query_ms = 0;
+    uint64_t max_samples = 0, max_points = 0, max_unique = 0, max_qmem = 0;
+    if (ax_duration_parse(C.lookback, strlen(C.lookback), &lookback_ms) || lookback_ms <= 0) {
+        fprintf(stderr, "auspex: -search.lookbackDelta: cannot parse \"%s\" (e.g. 5m)\n", C.lookback);
+        return 2;
+    }
+    if (ax_duration_parse(C.max_query_duration, strlen(C.max_query_duration), &max_query_ms) ||
+        max_query_ms <= 0) {
+        fprintf(stderr, "auspex: -search.maxQueryDuration: cannot parse \"%s\" (e.g. 30s)\n",
+                C.max_query_duration);
+        return 2;
+    }
+    if (parse_count("search.maxSamplesPerQuery", C.max_samples, &max_samples) ||
+        parse_count("search.maxPointsPerTimeseries", C.max_points, &max_points) ||
+        parse_count("search.maxUniqueTimeseries", C.max_unique_series, &max_unique) ||
+        parse_count("search.maxMemoryPerQuery", C.max_query_mem, &max_qmem))
+        return 2;
+    if (max_samples == 0 || max_points == 0 || max_qmem < (1u << 20)) {
+        fprintf(stderr, "auspex: -search.maxSamplesPerQuery and -search.maxPointsPerTimeseries must be "
+                        "positive, -search.maxMemoryPerQuery at least 1MB\n");
+        return 2;
+    }
     if (max_insert < 1024) {
         fprintf(stderr, "auspex: -maxInsertRequestSize must be at least 1KB\n");
         return 2;
@@ -248,6 +297,12 @@ int main(int argc, char **argv) {
     APP.loop = loop;
     APP.max_insert_bytes = (size_t)max_insert;
     APP.max_export_bytes = (size_t)1 << 30;
+    APP.query_lookback_ms = lookback_ms;
+    APP.query_max_duration_ms = max_query_ms;
+    APP.query_max_samples = (size_t)max_samples;
+    APP.query_max_points = (size_t)max_points;
+    APP.query_max_series = (size_t)max_unique;
+    APP.query_mem_max = (size_t)max_qmem;
     APP.start_ms = ax_now_ms();
     APP.data_path = C.data_path;
     if (srv_api_register(&APP)) {

@@ -278,3 +278,37 @@ def stop_procs(procs):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+# ---- PromQL comparisons beside a real Prometheus ----
+
+RW_HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+              "X-Prometheus-Remote-Write-Version": "0.1.0"}
+
+STALE_NAN = bytes.fromhex("020000000000f07f")  # Prometheus' staleness marker, little endian
+
+
+def remote_write(url, series, batch=50):
+    """Write series (as pb_write_request takes them) to url's /api/v1/write in batches of
+    `batch` series. Returns the list of (status, body) of failed requests (empty: all 204)."""
+    bad = []
+    for i in range(0, len(series), batch):
+        st, _, body = http("POST", url + "/api/v1/write", rw_body(series[i:i + batch]), RW_HEADERS)
+        if st != 204:
+            bad.append((st, body[:200]))
+    return bad
+
+
+def api_query(url, path, params, method="GET", timeout=60):
+    """GET (URL parameters) or POST (form body) a query API route. Returns (status, headers,
+    decoded JSON or None when the body is not JSON)."""
+    data = urllib.parse.urlencode(params)
+    if method == "GET":
+        st, hdr, body = http("GET", url + path + "?" + data, timeout=timeout)
+    else:
+        st, hdr, body = http("POST", url + path, data.encode(),
+                             {"Content-Type": "application/x-www-form-urlencoded"}, timeout=timeout)
+    try:
+        return st, hdr, json.loads(body)
+    except ValueError:
+        return st, hdr, None
