@@ -185,16 +185,80 @@ int ax_size_parse(const char *s, size_t len, uint64_t *out) {
     return 0;
 }
 
+/* Fixed notation of v (|v| with 10^k scaling) as digits m / 10^k. */
+static size_t put_fixed(char *out, bool neg, uint64_t m, int k) {
+    while (k > 0 && m % 10 == 0) { m /= 10; k--; }
+    char dig[24];
+    int nd = 0;
+    for (; m; m /= 10) dig[nd++] = (char)('0' + m % 10);
+    for (int i = 0; i < nd / 2; i++) {
+        char t = dig[i];
+        dig[i] = dig[nd - 1 - i];
+        dig[nd - 1 - i] = t;
+    }
+    size_t o = 0;
+    if (neg) out[o++] = '-';
+    if (nd <= k) { /* 0.000ddd */
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int z = 0; z < k - nd; z++) out[o++] = '0';
+        memcpy(out + o, dig, (size_t)nd);
+        o += (size_t)nd;
+    } else {
+        memcpy(out + o, dig, (size_t)(nd - k));
+        o += (size_t)(nd - k);
+        if (k) {
+            out[o++] = '.';
+            memcpy(out + o, dig + nd - k, (size_t)k);
+            o += (size_t)k;
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
+/* The shortest form of v in [1e-4, 1e15) when it needs 16 or 17 significant digits (at
+ * scale 10^k, k <= 21), with exact 128-bit integer arithmetic: v = M * 2^E (M < 2^53,
+ * -66 <= E < 0 in this range), so M * 10^k and m * 2^-E fit in 124 bits.
+ * 16 digits: m = M * 10^k * 2^E rounded half to even; it converts back to v iff
+ * |m * 10^-k - v| is at most half an ulp (ties: iff M is even, as strtod rounds); the ulp
+ * below a power of two is half as big. Otherwise 17 digits (one more power of ten), which
+ * always convert back and, correctly rounded, are what %.17g prints. */
+static size_t fmt_wide(char *out, double v, int k, int digits) {
+    int e2;
+    double fr = frexp(fabs(v), &e2);
+    uint64_t M = (uint64_t)ldexp(fr, 53);
+    int shift = 53 - e2;
+    for (;; k++, digits++) {
+        unsigned __int128 p10 = 1;
+        for (int i = 0; i < k; i++) p10 *= 10;
+        unsigned __int128 P = (unsigned __int128)M * p10;
+        unsigned __int128 mask = ((unsigned __int128)1 << shift) - 1, half = (unsigned __int128)1 << (shift - 1);
+        uint64_t m = (uint64_t)(P >> shift);
+        unsigned __int128 rem = P & mask;
+        if (rem > half || (rem == half && (m & 1))) m++;
+        if (digits >= 17) return put_fixed(out, v < 0, m, k);
+        unsigned __int128 X = (unsigned __int128)m << shift;
+        unsigned __int128 d = X > P ? X - P : P - X;
+        bool below = X < P && M == ((uint64_t)1 << 52); /* the next double down is closer */
+        unsigned __int128 lhs = d * (below ? 4 : 2);
+        if (lhs < p10 || (lhs == p10 && !(M & 1))) return put_fixed(out, v < 0, m, k);
+    }
+}
+
 size_t ax_fmt_double(char *out, double v) {
     if (isnan(v)) { memcpy(out, "NaN", 4); return 3; }
     if (isinf(v)) {
         memcpy(out, v > 0 ? "+Inf" : "-Inf", 5);
         return 4;
     }
-    /* fast path, same bytes as the loop below: in [1e-4, 1e15) %.Ng prints fixed
-     * notation, and the shortest decimal that round-trips is m / 10^k for the least k
-     * whose nearest m converts back exactly (one exact division, m < 2^50 keeps the
-     * candidates m-1, m, m+1 on distinct doubles) */
+    /* Fast path, same bytes as the loop below. In [1e-4, 1e15) %.Ng prints fixed notation,
+     * and the shortest decimal that round-trips is m / 10^k for the least k with an m that
+     * converts back exactly, the closest such m when two do (ties: even). While m < 2^53
+     * and k <= 22, (double)m / 10^k is one correctly rounded division, i.e. exactly what
+     * strtod gives for that decimal, and the rounded product a * 10^k is within 1 of the
+     * true one, so m0-1, m0, m0+1 hold every candidate. Past 2^53, fmt_wide decides with
+     * exact integers. */
     double a = fabs(v);
     if (a == 0) {
         if (signbit(v)) {
@@ -205,41 +269,38 @@ size_t ax_fmt_double(char *out, double v) {
         return 1;
     }
     if (a >= 1e-4 && a < 1e15) {
-        static const double p10[18] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
-                                       1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
-        for (int k = 0; k < 18; k++) {
-            double s = a * p10[k];
-            if (s >= 1125899906842624.0) break; /* 2^50 */
-            uint64_t m0 = (uint64_t)(s + 0.5);
+        static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+        /* A decimal of <= 15 digits that converts back to a is, padded with zeros, the
+         * nearest 15-digit decimal to a (15-digit decimals are farther apart than doubles),
+         * so try 15 digits first and strip the zeros; then 16; then 17. */
+        int e10 = (int)floor(log10(a));
+        if (e10 < -4) e10 = -4;
+        if (e10 > 14) e10 = 14;
+        while (e10 > -4 && a < (e10 >= 0 ? p10[e10] : 1 / p10[-e10])) e10--;
+        while (e10 < 14 && a >= (e10 + 1 >= 0 ? p10[e10 + 1] : 1 / p10[-e10 - 1])) e10++;
+        for (int k = 14 - e10; k <= 14 - e10 + 1; k++) {
+            double sc = a * p10[k];
+            if (sc >= 9007199254740992.0) /* 2^53: exact integer arithmetic from here */
+                return fmt_wide(out, v, k, sc < 1e16 ? 16 : 17);
+            uint64_t m0 = (uint64_t)(sc + 0.5), best = 0;
+            double best_err = INFINITY;
             for (int d = -1; d <= 1; d++) {
                 uint64_t m = m0 + (uint64_t)(int64_t)d;
                 if ((d < 0 && m0 == 0) || (double)m / p10[k] != a) continue;
-                char dig[24];
-                int nd = snprintf(dig, sizeof dig, "%llu", (unsigned long long)m);
-                size_t o = 0;
-                if (v < 0) out[o++] = '-';
-                if (nd <= k) { /* 0.000ddd */
-                    out[o++] = '0';
-                    out[o++] = '.';
-                    for (int z = 0; z < k - nd; z++) out[o++] = '0';
-                    memcpy(out + o, dig, (size_t)nd);
-                    o += (size_t)nd;
-                } else {
-                    memcpy(out + o, dig, (size_t)(nd - k));
-                    o += (size_t)(nd - k);
-                    if (k) {
-                        out[o++] = '.';
-                        memcpy(out + o, dig + nd - k, (size_t)k);
-                        o += (size_t)k;
-                    }
+                double err = fabs(fma(a, p10[k], -(double)m)); /* |a*10^k - m|, one rounding */
+                if (err < best_err || (err == best_err && !(m & 1))) { /* ties: even, as %.Ng */
+                    best_err = err;
+                    best = m;
                 }
-                out[o] = 0;
-                return o;
             }
+            if (best_err != INFINITY) return put_fixed(out, v < 0, best, k);
         }
+        return fmt_wide(out, v, 14 - e10 + 2, 17);
     }
     /* %.15g strips trailing zeros, so when it round-trips it is also the shortest form */
-    for (int prec = 15; prec <= 17; prec++) {
+    for (int prec = 15; prec < 17; prec++) {
         int n = snprintf(out, 33, "%.*g", prec, v);
         if (strtod(out, NULL) == v) return (size_t)n;
     }

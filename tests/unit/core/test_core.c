@@ -199,7 +199,10 @@ static size_t fmt_ref(char *out, double v) {
 TEST(test_fmt_double_fast_path_same_bytes) {
     double fixed[] = {0.0, -0.0, 1, -1, 0.1, 0.2, 0.3, 1.5, 100, 1e14, 999999999999999, 1e15, 1e-4,
                       9.9999e-5, 0.30000000000000004, 123456789.125, 1700000000.123, 5e-324,
-                      1e300, 2.5e-3, 0.000123, 42.42, 1.0 / 3, 2.0 / 3, 1e-5, 12345678901234.5};
+                      1e300, 2.5e-3, 0.000123, 42.42, 1.0 / 3, 2.0 / 3, 1e-5, 12345678901234.5,
+                      /* halfway between two 16-digit decimals: ties go to even */
+                      76480650704577.875, 577557571282069.75, 8821536763022.4375,
+                      0.8991169487139352, 1.8027221004792826, 9007199254740.993};
     char a[40], b[40];
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         size_t n = ax_fmt_double(a, fixed[i]), m = fmt_ref(b, fixed[i]);
