@@ -36,7 +36,7 @@ const char *ax_strerror(int rc);
 /* A status plus a short message saying what is wrong and where. */
 typedef struct ax_err {
     int code;
-    char msg[256];
+    char msg[1024];
 } ax_err;
 
 /* Set e (may be NULL) to code and a printf-style message; returns code. */

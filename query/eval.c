@@ -38,7 +38,7 @@ static bool is_stale(double v) {
 int pql__fail(pql_ev *ev, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char msg[512];
+    char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return ax_err_set(ev->err, code, "%s", msg);
@@ -721,18 +721,30 @@ static int eval_vector_vector(pql_ev *ev, const pql_node *n, const pql_val *lv, 
         if (sig_first(&ox, ox.sig[k]) != k) continue; /* check each group once, from its head */
         for (size_t j = ox.next[k]; j != SIZE_MAX; j = ox.next[j])
             for (size_t i = 0; i < ev->n_steps; i++) {
-                bool clash = false;
-                for (size_t m = k; m != SIZE_MAX && !clash; m = ox.next[m])
-                    clash = m != j && one->vs[m].ok[i] && one->vs[j].ok[i];
-                if (!clash) continue;
-                char a[256], b[256];
-                lbl_str(one->vs[j].ls, one->vs[j].n_ls, a, sizeof a);
-                lbl_str(one->vs[k].ls, one->vs[k].n_ls, b, sizeof b);
+                size_t clash = SIZE_MAX;
+                for (size_t m = k; m != j && clash == SIZE_MAX; m = ox.next[m])
+                    if (one->vs[m].ok[i] && one->vs[j].ok[i]) clash = m;
+                if (clash == SIZE_MAX) continue;
+                /* Prometheus' message: the match group, then the two series */
+                const pql_vs *d = &one->vs[j];
+                ax_label grp[AX_MAX_LABELS];
+                size_t ng = 0;
+                for (size_t x = 0; x < d->n_ls && ng < AX_MAX_LABELS; x++) {
+                    bool listed = false;
+                    for (size_t y = 0; y < n->bin.n_matching && !listed; y++)
+                        listed = n->bin.matching[y].len == d->ls[x].name_len &&
+                                 !memcmp(n->bin.matching[y].p, d->ls[x].name, d->ls[x].name_len);
+                    if (n->bin.on ? listed : !(listed || is_name(&d->ls[x]))) grp[ng++] = d->ls[x];
+                }
+                char g[256], a[320], b[320];
+                lbl_str(grp, ng, g, sizeof g);
+                lbl_str(d->ls, d->n_ls, a, sizeof a);
+                lbl_str(one->vs[clash].ls, one->vs[clash].n_ls, b, sizeof b);
                 return pql__fail(ev, AX_EINVAL,
-                                 "found duplicate series for the match group on the %s hand-side of "
-                                 "the operation: [%s, %s];many-to-many matching not allowed: matching "
-                                 "labels must be unique on one side",
-                                 swap ? "left" : "right", a, b);
+                                 "found duplicate series for the match group %s on the %s hand-side "
+                                 "of the operation: [%s, %s];many-to-many matching not allowed: "
+                                 "matching labels must be unique on one side",
+                                 g, swap ? "left" : "right", a, b);
             }
     }
     size_t cap = 0;

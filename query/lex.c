@@ -91,31 +91,37 @@ static int lex_number(pql_lex *lx, pql_tok *out, ax_err *e) {
         if (i < n && (s[i] == '+' || s[i] == '-')) i++;
         while (i < n && is_digit(s[i])) i++;
     }
+    bool dur_only = lx->bracket_start; /* right after '[' only a duration may follow */
     if (i >= n || !is_alnum(s[i])) {
+        if (dur_only) return pql__errf(e, s, n, st, "missing unit character in duration");
         *out = (pql_tok){T_NUMBER, (uint32_t)st, (uint32_t)(i - st)};
         lx->pos = i;
         return 0;
     }
-    /* a duration: unit, optional 's' (ms), then more digit+unit groups */
+    /* a duration: unit, optional 's' (ms), then more digit+unit groups; on a failure the
+     * message quotes the text up to where acceptRemainingDuration stopped, as lex.go */
     if (!strchr("smhdwy", s[i])) goto bad;
     i++;
     if (i < n && s[i] == 's') i++;
     while (i < n && is_digit(s[i])) {
         while (i < n && is_digit(s[i])) i++;
-        if (i >= n || !strchr("smhdw", s[i])) goto bad;
+        if (i >= n || !is_alpha(s[i]) || !strchr("smhdw", s[i])) goto bad;
         i++;
         if (i < n && s[i] == 's') i++;
     }
-    if (i < n && is_alnum(s[i])) goto bad;
+    if (i < n && is_alnum(s[i])) {
+        i++; /* lex.go's final l.next() took it */
+        goto bad;
+    }
     *out = (pql_tok){T_DURATION, (uint32_t)st, (uint32_t)(i - st)};
     lx->pos = i;
     return 0;
 bad:
-    while (i < n && is_alnum(s[i])) i++;
-    return pql__errf(e, s, n, st, "bad number or duration syntax: \"%.*s\"", (int)(i - st > 40 ? 40 : i - st), s + st);
+    return pql__errf(e, s, n, st, dur_only ? "bad duration syntax: \"%.*s\"" : "bad number or duration syntax: \"%.*s\"",
+                     (int)(i - st > 40 ? 40 : i - st), s + st);
 }
 
-int pql__lex(pql_lex *lx, pql_tok *out, ax_err *e) {
+static int lex_token(pql_lex *lx, pql_tok *out, ax_err *e) {
     const char *s = lx->s;
     size_t n = lx->len;
     for (;;) {
@@ -333,4 +339,10 @@ bool pql__duration(const char *s, size_t len, int64_t *ms_out) {
     }
     *ms_out = total;
     return true;
+}
+
+int pql__lex(pql_lex *lx, pql_tok *out, ax_err *e) {
+    int rc = lex_token(lx, out, e);
+    lx->bracket_start = !rc && out->t == T_LBRACKET;
+    return rc;
 }

@@ -250,8 +250,9 @@ static int parse_labels(parser *p, pql_str **out, size_t *n_out) {
     return 0;
 }
 
-/* '(' [expr {',' expr}] ')'. OUT: args, *n_out; *end_out = byte after ')'. */
-static int parse_args(parser *p, pql_node ***out, size_t *n_out, uint32_t *end_out) {
+/* '(' [expr {',' expr}] ')'. agg: an aggregation's parameters (Prometheus words a bad
+ * token there "in aggregation"). OUT: args, *n_out; *end_out = byte after ')'. */
+static int parse_args(parser *p, bool agg, pql_node ***out, size_t *n_out, uint32_t *end_out) {
     int rc;
     if (p->tok.t != T_LPAREN) return unexpected(p, "function call", "\"(\"");
     if ((rc = next(p))) return rc;
@@ -263,7 +264,9 @@ static int parse_args(parser *p, pql_node ***out, size_t *n_out, uint32_t *end_o
             if ((rc = parse_expr(p, 0, &arr[n]))) return rc;
             n++;
             if (p->tok.t == T_RPAREN) break;
-            if (p->tok.t != T_COMMA) return unexpected(p, "function call", "\",\" or \")\"");
+            if (p->tok.t != T_COMMA)
+                return agg ? unexpected(p, "aggregation", NULL)
+                           : unexpected(p, "function call", "\",\" or \")\"");
             if ((rc = next(p))) return rc;
             if (p->tok.t == T_RPAREN) return ERR(p->tok.pos, "trailing commas not allowed in function call args");
         }
@@ -291,7 +294,7 @@ static int parse_agg(parser *p, pql_node **out) {
     pql_node **args = NULL;
     size_t na = 0;
     uint32_t end = 0;
-    if ((rc = parse_args(p, &args, &na, &end))) return rc;
+    if ((rc = parse_args(p, true, &args, &na, &end))) return rc;
     n->end = end;
     if (!have_mod && (p->tok.t == T_BY || p->tok.t == T_WITHOUT)) {
         n->agg.without = p->tok.t == T_WITHOUT;
@@ -318,7 +321,7 @@ static int parse_call(parser *p, pql_node **out) {
     if (!n) return AX_ENOMEM;
     n->call.fn = fn;
     int rc = next(p);
-    if (!rc) rc = parse_args(p, &n->call.args, &n->call.n_args, &n->end);
+    if (!rc) rc = parse_args(p, false, &n->call.args, &n->call.n_args, &n->end);
     for (size_t i = 0; !rc && i < n->call.n_args; i++) rc = grow(p, n, n->call.args[i]);
     if (rc) return rc;
     *out = n;
@@ -333,7 +336,7 @@ static int set_offset(parser *p, pql_node *x, int64_t off, uint32_t pos) {
     else if (x->kind == PQL_MATRIX_SEL) slot = &x->matrix.vs->sel.offset_ms;
     else if (x->kind == PQL_SUBQUERY) slot = &x->subq.offset_ms;
     else return ERR(x->pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");
-    if (*slot) return ERR(pos, "offset may not be set multiple times");
+    if (*slot) return ERR(x->pos, "offset may not be set multiple times"); /* Prometheus: the expression's position */
     *slot = off;
     return 0;
 }
@@ -345,7 +348,7 @@ static int set_at(parser *p, pql_node *x, int at, int64_t ms, uint32_t pos) {
     else if (x->kind == PQL_MATRIX_SEL) { slot = &x->matrix.vs->sel.at; ts = &x->matrix.vs->sel.at_ms; }
     else if (x->kind == PQL_SUBQUERY) { slot = &x->subq.at; ts = &x->subq.at_ms; }
     else return ERR(x->pos, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery");
-    if (*slot) return ERR(pos, "@ <timestamp> may not be set multiple times");
+    if (*slot) return ERR(x->pos, "@ <timestamp> may not be set multiple times");
     *slot = at;
     *ts = ms;
     return 0;
@@ -364,11 +367,13 @@ static int parse_postfix(parser *p, pql_node **xp) {
             if (p->tok.t == T_COLON) {
                 int64_t step = 0;
                 if ((rc = next(p))) return rc;
-                if (p->tok.t == T_DURATION) {
+                bool have_step = p->tok.t == T_DURATION;
+                if (have_step) {
                     if ((rc = duration_value(p, &p->tok, &step))) return rc;
                     if ((rc = next(p))) return rc;
                 }
-                if (p->tok.t != T_RBRACKET) return unexpected(p, "subquery selector", "\"]\"");
+                if (p->tok.t != T_RBRACKET)
+                    return unexpected(p, "subquery selector", have_step ? "\"]\"" : "duration or \"]\"");
                 pql_node *n = node_new(p, PQL_SUBQUERY, x->pos);
                 if (!n) return AX_ENOMEM;
                 n->subq.expr = x;
@@ -545,7 +550,7 @@ static int parse_unary(parser *p, pql_node **out) {
 static int parse_expr(parser *p, int min_prec, pql_node **out) {
     if (++p->depth > 2 * PQL_MAX_DEPTH + 4)
         return ERR(p->tok.pos, "expression nesting exceeds the limit of %d", PQL_MAX_DEPTH);
-    pql_node *lhs;
+    pql_node *lhs = NULL;
     int rc = parse_unary(p, &lhs);
     while (!rc) {
         int t = p->tok.t, prec = prec_of(t);

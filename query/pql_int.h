@@ -33,6 +33,7 @@ typedef struct pql_lex {
     size_t len, pos;
     uint32_t parens;
     bool in_brace, in_bracket;
+    bool bracket_start; /* the next token is the first after '[' (lex.go's lexDuration) */
 } pql_lex;
 
 /* Next token into *out. Returns 0 or AX_EINVAL (message in e). */

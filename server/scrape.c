@@ -303,7 +303,7 @@ static int build_samples(tgt *g, batch *b, ax_buf *cur, size_t *n_cur, outcome *
                             &np, &nsamples, &pe);
     if (rc) {
         o->ok = false;
-        snprintf(o->err, sizeof o->err, "parsing the response: %s", pe.msg[0] ? pe.msg : ax_strerror(rc));
+        snprintf(o->err, sizeof o->err, "parsing the response: %.280s", pe.msg[0] ? pe.msg : ax_strerror(rc));
         return 0;
     }
     o->scraped = np;
@@ -434,7 +434,7 @@ static void scrape_work(uv_work_t *w) {
         atomic_fetch_add(&s->samples, o.post_relabel);
         if (o.ok) srv_meta_observe(s->app->meta, (const char *)g->body.data, g->body.len);
     } else {
-        if (o.ok) snprintf(o.err, sizeof o.err, "storing the samples: %s", we.msg[0] ? we.msg : ax_strerror(rc));
+        if (o.ok) snprintf(o.err, sizeof o.err, "storing the samples: %.280s", we.msg[0] ? we.msg : ax_strerror(rc));
         o.ok = false;
     }
     atomic_fetch_add(&s->scrapes, 1);

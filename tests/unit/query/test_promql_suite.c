@@ -617,7 +617,7 @@ static size_t run_load(suite *s, const suite_line *lines, size_t n_lines, size_t
         ax_err err = {0};
         int rc = !ts ? AX_ENOMEM : n_ts ? eng_write(s->e, ts, n_ts, &err) : 0;
         if (rc) {
-            snprintf(why, sizeof why, "eng_write: %s %s", ax_strerror(rc), err.msg);
+            snprintf(why, sizeof why, "eng_write: %s %.400s", ax_strerror(rc), err.msg);
             bad_line = lines[i].no;
         }
         free(ts);
@@ -723,7 +723,7 @@ static bool run_case(suite *s, const evalblk *b, const pql_node *root, int64_t t
         ok = rc != 0;
         goto out;
     }
-    if (rc) { snprintf(w, sizeof w, "error %s: %s", ax_strerror(rc), err.msg); goto out; }
+    if (rc) { snprintf(w, sizeof w, "error %s: %.400s", ax_strerror(rc), err.msg); goto out; }
     type = r->type;
     if (type == PQL_T_SCALAR) {
         ok = check_scalar(b, r->scalar, w, sizeof w);
@@ -750,7 +750,7 @@ static bool run_case(suite *s, const evalblk *b, const pql_node *root, int64_t t
     o.deadline_ns = ax_mono_ns() + SUITE_DEADLINE_NS;
     rc = pql_exec(s->e, root, t - 60000, t + 60000, 60000, true, &o, &r, &err);
     s->n_exec++;
-    if (rc) { snprintf(w, sizeof w, "range mode: error %s: %s", ax_strerror(rc), err.msg); goto out; }
+    if (rc) { snprintf(w, sizeof w, "range mode: error %s: %.400s", ax_strerror(rc), err.msg); goto out; }
     if (b->kind == EV_ORDERED) { ok = true; goto out; } /* order is not defined for ranges */
     if (r->type != PQL_T_MATRIX) { snprintf(w, sizeof w, "range mode: result is not a matrix"); goto out; }
     rs = calloc(r->n ? r->n : 1, sizeof *rs);
@@ -838,7 +838,7 @@ static void run_eval(suite *s, const evalblk *b) {
     int rc = pql_parse(b->expr, b->expr_len, &qa, &root, &err);
     if (rc) {
         ok = b->kind == EV_FAIL;
-        snprintf(why, sizeof why, "parse error: %s", err.msg);
+        snprintf(why, sizeof why, "parse error: %.400s", err.msg);
     } else {
         ok = run_case(s, b, root, b->at_ms, "", why, sizeof why);
         if (ok && !at_unsafe(root)) {
