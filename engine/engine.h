@@ -100,6 +100,11 @@ int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max
                     eng_samples *out);
 void eng_samples_free(eng_samples *s);
 
+/* The oldest sample timestamp made visible by eng_write since the previous call (INT64_MAX:
+ * none), for caches of query results: answers for times at or after it may have changed.
+ * One consumer. */
+int64_t eng_take_oldest_write(eng *e);
+
 /* ---- stats for /metrics ---- */
 typedef struct eng_stats {
     uint64_t samples_ingested;      /* acknowledged samples */

@@ -397,6 +397,10 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
         if (rc == AX_ETOOBIG) ax_err_set(err, rc, "batch too large for one WAL record");
         goto out;
     }
+    int64_t oldest = INT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < ts[i].n_samples; j++)
+            if (ts[i].samples[j].ts < oldest) oldest = ts[i].samples[j].ts;
     size_t plen = b.rec.len - 8;
     ax_put_u32le(b.rec.data, (uint32_t)plen);
     ax_put_u32le(b.rec.data + 4, eng__crc32c(0, b.rec.data + 8, plen));
@@ -414,6 +418,9 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
     pthread_mutex_unlock(&e->q_mu);
     rc = b.status;
     if (!rc) {
+        /* tell result caches, before the samples become visible */
+        int64_t cur = atomic_load(&e->oldest_write);
+        while (oldest < cur && !atomic_compare_exchange_weak(&e->oldest_write, &cur, oldest)) {}
         apply_batch(e, &b); /* durable: now visible */
         pthread_mutex_lock(&e->q_mu);
         if (--e->applying == 0) pthread_cond_broadcast(&e->applied_cond);
@@ -687,6 +694,7 @@ static int load_series_cb(void *ctx, uint64_t sid, const uint8_t *labels, size_t
 
 int eng_open(const eng_opts *o, eng **out, ax_err *err) {
     eng *e = calloc(1, sizeof *e);
+    if (e) atomic_init(&e->oldest_write, INT64_MAX);
     if (!e) return ax_err_set(err, AX_ENOMEM, "out of memory");
     e->o = *o;
     if (!e->o.head_max_samples) e->o.head_max_samples = DEFAULT_HEAD_MAX;
@@ -831,3 +839,5 @@ void eng_stats_get(eng *e, eng_stats *s) {
     if (stor_env_stats(e->stor, &ss) == 0) s->lmdb_bytes = ss.file_bytes;
     s->disk_bytes = s->lmdb_bytes + s->wal_bytes;
 }
+
+int64_t eng_take_oldest_write(eng *e) { return atomic_exchange(&e->oldest_write, INT64_MAX); }

@@ -9,8 +9,9 @@
  * matches) we check the same per step.
  * Subqueries evaluate their inner expression over their own aligned steps, and the result
  * is used as a range vector, exactly as stored samples would be.
- * Limits: the deadline and arena budget are checked between series; raw samples read from
- * storage are counted against max_samples.
+ * Limits: the deadline and arena budget are checked between series; samples held in memory
+ * (raw samples of range vectors, step points of selected instant vectors) are counted
+ * against max_samples, as Prometheus' --query.max-samples.
  */
 #include "query/eval_int.h"
 
@@ -321,19 +322,23 @@ static int select_series(pql_ev *ev, const pql_node *vs, sel_series **out, size_
     return 0;
 }
 
-/* Read one series' samples in [mint, maxt] into buf (reusing its arrays), counted against
- * the query's sample budget. */
+/* Count n more samples held in memory by the query (raw samples of range vectors, points
+ * of instant vectors), as Prometheus' --query.max-samples counts them. */
+static int hold(pql_ev *ev, size_t n) {
+    ev->samples += n;
+    if (ev->samples <= ev->o.max_samples) return 0;
+    return pql__fail(ev, AX_ELIMIT,
+                     "query processing would load too many samples into memory in query "
+                     "execution (more than %zu: -search.maxSamplesPerQuery)",
+                     ev->o.max_samples);
+}
+
+/* Read one series' samples in [mint, maxt] into buf (reusing its arrays). */
 static int read_series(pql_ev *ev, uint64_t sid, int64_t mint, int64_t maxt, eng_samples *buf) {
     int rc = pql__check(ev);
     if (rc) return rc;
-    size_t left = ev->o.max_samples > ev->samples ? ev->o.max_samples - ev->samples : 0;
-    rc = eng_series_read(ev->e, sid, mint, maxt, left + 1, buf);
-    if (rc == AX_ELIMIT || (!rc && buf->n > left))
-        return pql__fail(ev, AX_ELIMIT,
-                         "the query would read more than %zu samples (-search.maxSamplesPerQuery)",
-                         ev->o.max_samples);
+    rc = eng_series_read(ev->e, sid, mint, maxt, 0, buf);
     if (rc) return pql__fail(ev, rc, "reading samples: %s", ax_strerror(rc));
-    ev->samples += buf->n;
     return 0;
 }
 
@@ -356,6 +361,7 @@ static int eval_vector_sel(pql_ev *ev, const pql_node *n, bool want_ts, pql_val 
         if ((rc = read_series(ev, ss[k].sid, lo - ev->o.lookback_ms, hi, &buf))) break;
         const eng_samples *s = &buf;
         if (!s->n) continue;
+        if ((rc = hold(ev, ev->n_steps))) break;
         pql_vs *o = pql__vs_init(ev, &out->vs[out->n], ss[k].ls, ss[k].n_ls);
         if (!o) { rc = pql__nomem(ev); break; }
         bool any = false;
@@ -401,7 +407,8 @@ static int eval_matrix_sel(pql_ev *ev, const pql_node *n, pql_val *out) {
         r->next = ev->raw; /* released at the end of the query */
         ev->raw = r;
         eng_samples *s = &r->s;
-        if ((rc = read_series(ev, ss[k].sid, lo - n->matrix.range_ms, hi, s))) return rc;
+        if ((rc = read_series(ev, ss[k].sid, lo - n->matrix.range_ms, hi, s)) || (rc = hold(ev, s->n)))
+            return rc;
         size_t w = 0;
         for (size_t j = 0; j < s->n; j++) {
             if (is_stale(s->v[j])) continue;

@@ -186,7 +186,7 @@ const char *pql_agg_name(int op);
  *   AX_ENOMEM: the memory budget; AX_EIO/AX_ECORRUPT from storage. */
 typedef struct pql_opts {
     int64_t lookback_ms;  /* 0: 5 minutes */
-    size_t max_samples;   /* samples loaded or computed and held at once; 0: 50,000,000 */
+    size_t max_samples;   /* samples held (range-vector samples, selector step points); 0: 50,000,000 */
     size_t max_series;    /* series one selector may match; 0: no limit */
     size_t max_points;    /* steps of a range query; 0: 11,000 (Prometheus' cap) */
     uint64_t deadline_ns; /* ax_mono_ns() value after which evaluation stops; 0: none */
@@ -223,5 +223,22 @@ typedef struct pql_result {
 int pql_exec(eng *e, const pql_node *root, int64_t start, int64_t end, int64_t step, bool range,
              const pql_opts *o, pql_result **out, ax_err *err);
 void pql_result_free(pql_result *r);
+
+/* ---- result cache (query/cache.c) ----
+ * Keeps range-query points for steps older than now - offset_ms, and instant results for
+ * such times, keyed by query text, step, step phase and lookback; later queries evaluate
+ * only the newer steps. Entries drop their steps at or after the oldest sample written
+ * since (eng_take_oldest_write). Queries with @ or a negative offset are never cached.
+ * Threads: any number of callers. */
+typedef struct pql_cache pql_cache;
+pql_cache *pql_cache_new(size_t max_bytes, int64_t offset_ms); /* NULL: out of memory */
+void pql_cache_free(pql_cache *c);                             /* accepts NULL */
+void pql_cache_reset(pql_cache *c);                            /* drop everything */
+void pql_cache_stats(pql_cache *c, uint64_t *hits, uint64_t *partial, uint64_t *misses,
+                     size_t *bytes);
+/* pql_exec through the cache c (NULL: plain pql_exec); now_ms: the wall clock. */
+int pql_exec_cached(pql_cache *c, eng *e, const pql_node *root, int64_t start, int64_t end,
+                    int64_t step, bool range, const pql_opts *o, int64_t now_ms,
+                    pql_result **out, ax_err *err);
 
 #endif

@@ -535,6 +535,13 @@ static void h_force_flush(srv_req *r, void *ctx) {
     if (job_new(r, sizeof(buf_job))) srv_req_work(r, flush_work, flush_after);
 }
 
+/* ---- /internal/resetRollupResultCache (VictoriaMetrics' route): forget kept results ---- */
+static void h_reset_cache(srv_req *r, void *ctx) {
+    srv_app *app = ctx;
+    pql_cache_reset(app->query_cache);
+    srv_reply(r, 204, "text/plain", "", 0);
+}
+
 static void h_buildinfo(srv_req *r, void *ctx) {
     char body[512];
     int n = snprintf(body, sizeof body,
@@ -562,6 +569,8 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/targets", false, h_targets, app);
     if (!rc) rc = srv_api_series_register(app);
     if (!rc) rc = srv_api_query_register(app);
+    if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/resetRollupResultCache", false,
+                                 h_reset_cache, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,
                                  h_force_flush, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/status/buildinfo", false, h_buildinfo, app);

@@ -331,7 +331,8 @@ static void q_work(srv_req *r) {
     };
     j->stage = ST_EXEC;
     ax_err xe = {0};
-    j->rc = pql_exec(app->e, root, start, end, step, j->range, &o, &j->res, &xe);
+    j->rc = pql_exec_cached(app->query_cache, app->e, root, start, end, step, j->range, &o,
+                            ax_now_ms(), &j->res, &xe);
     pql_node_free(root);
     if (j->rc) {
         if (xe.msg[0]) *e = xe;

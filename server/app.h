@@ -9,6 +9,7 @@
 
 #include "core/core.h"
 #include "engine/engine.h"
+#include "query/query.h"
 #include "server/http.h"
 
 #include <stdatomic.h>
@@ -37,6 +38,7 @@ typedef struct srv_app {
     size_t query_max_points;       /* -search.maxPointsPerTimeseries: (end-start)/step cap */
     size_t query_max_series;       /* -search.maxUniqueTimeseries: series one selector may match */
     size_t query_mem_max;          /* -search.maxMemoryPerQuery: bytes one evaluation may allocate */
+    pql_cache *query_cache;        /* kept results (NULL: -search.disableCache) */
     int64_t start_ms;
     const char *data_path;
     atomic_uint_fast64_t rw_requests;

@@ -35,6 +35,9 @@ typedef struct cfg {
     const char *max_points;
     const char *max_unique_series;
     const char *max_query_mem;
+    const char *cache_offset;
+    const char *cache_size;
+    bool disable_cache;
     bool insecure;
     bool version;
     bool help;
@@ -64,6 +67,8 @@ static cfg C = {
     .max_points = "11000",
     .max_unique_series = "300000",
     .max_query_mem = "4GiB",
+    .cache_offset = "5m",
+    .cache_size = "256MB",
 };
 
 static const flag_def FLAGS[] = {
@@ -100,6 +105,12 @@ static const flag_def FLAGS[] = {
      "PromQL: series one selector of a query may match (0: no limit); beyond: 422"},
     {"search.maxMemoryPerQuery", &C.max_query_mem, NULL,
      "PromQL: bytes one query's evaluation may allocate; beyond: 422"},
+    {"search.disableCache", NULL, &C.disable_cache,
+     "PromQL: do not keep query results for reuse (VictoriaMetrics' flag of this name)"},
+    {"search.cacheTimestampOffset", &C.cache_offset, NULL,
+     "PromQL: results for times newer than now minus this are not kept (they may still change)"},
+    {"search.cacheSize", &C.cache_size, NULL,
+     "PromQL: memory for kept query results (least recently used go first)"},
     {"http.insecure", NULL, &C.insecure, "allow a non-loopback listen address without auth"},
     {"version", NULL, &C.version, "print the version and exit"},
     {"help", NULL, &C.help, "print this help and exit"},
@@ -250,6 +261,15 @@ int main(int argc, char **argv) {
         parse_count("search.maxUniqueTimeseries", C.max_unique_series, &max_unique) ||
         parse_count("search.maxMemoryPerQuery", C.max_query_mem, &max_qmem))
         return 2;
+    int64_t cache_offset_ms = 0;
+    uint64_t cache_size = 0;
+    if (ax_duration_parse(C.cache_offset, strlen(C.cache_offset), &cache_offset_ms) ||
+        cache_offset_ms < 0) {
+        fprintf(stderr, "auspex: -search.cacheTimestampOffset: cannot parse \"%s\" (e.g. 5m)\n",
+                C.cache_offset);
+        return 2;
+    }
+    if (parse_count("search.cacheSize", C.cache_size, &cache_size)) return 2;
     if (max_samples == 0 || max_points == 0 || max_qmem < (1u << 20)) {
         fprintf(stderr, "auspex: -search.maxSamplesPerQuery and -search.maxPointsPerTimeseries must be "
                         "positive, -search.maxMemoryPerQuery at least 1MB\n");
@@ -303,6 +323,7 @@ int main(int argc, char **argv) {
     APP.query_max_points = (size_t)max_points;
     APP.query_max_series = (size_t)max_unique;
     APP.query_mem_max = (size_t)max_qmem;
+    APP.query_cache = C.disable_cache || !cache_size ? NULL : pql_cache_new((size_t)cache_size, cache_offset_ms);
     APP.start_ms = ax_now_ms();
     APP.data_path = C.data_path;
     if (srv_api_register(&APP)) {
@@ -343,6 +364,7 @@ int main(int argc, char **argv) {
 
     uv_run(loop, UV_RUN_DEFAULT);
     eng_close(e);
+    pql_cache_free(APP.query_cache);
     uv_loop_close(loop);
     fprintf(stderr, "auspex: stopped\n");
     return 0;

@@ -49,6 +49,22 @@ static int process_metrics(ax_buf *b, srv_app *app) {
         }
         fclose(f);
     }
+    if (!rc && app->query_cache) {
+        uint64_t hits, partial, misses;
+        size_t bytes;
+        pql_cache_stats(app->query_cache, &hits, &partial, &misses, &bytes);
+        rc = metric(b, "auspex_query_cache_requests_total", "counter",
+                    "PromQL queries by what the result cache gave: all of it, part, nothing.");
+        if (!rc)
+            rc = ax_buf_printf(b,
+                               "auspex_query_cache_requests_total{result=\"hit\"} %llu\n"
+                               "auspex_query_cache_requests_total{result=\"partial\"} %llu\n"
+                               "auspex_query_cache_requests_total{result=\"miss\"} %llu\n",
+                               (unsigned long long)hits, (unsigned long long)partial,
+                               (unsigned long long)misses);
+        if (!rc) rc = metric(b, "auspex_query_cache_bytes", "gauge", "Memory held by kept query results.");
+        if (!rc) rc = ax_buf_printf(b, "auspex_query_cache_bytes %zu\n", bytes);
+    }
     if (!rc) rc = metric(b, "process_start_time_seconds", "gauge",
                          "Start time of the process since unix epoch in seconds.");
     if (!rc) rc = ax_buf_printf(b, "process_start_time_seconds %.3f\n", (double)app->start_ms / 1000.0);
