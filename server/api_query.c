@@ -39,6 +39,10 @@ enum { ST_PARAMS, ST_EXEC, ST_RENDER };
 
 typedef struct q_job {
     bool range;
+    bool gated;         /* holds one of -search.maxConcurrentRequests' slots */
+    uint64_t queued_ns; /* when it started waiting for a slot */
+    struct q_job *next_waiting;
+    srv_req *req;
     int rc;
     int stage;          /* ST_*: where rc came from (picks the HTTP status) */
     ax_err err;
@@ -366,8 +370,11 @@ static void q_release(q_job *j) {
     ax_buf_free(&j->out);
 }
 
+static void gate_release(srv_app *app, q_job *j);
+
 static void q_after(srv_req *r) {
     q_job *j = srv_req_udata(r);
+    gate_release(srv_req_ctx(r), j);
     if (j->rc && !j->started) {
         const char *etype = NULL;
         int status = srv_http_status_of(j->rc, &etype);
@@ -408,6 +415,44 @@ static void q_after(srv_req *r) {
     srv_reply_stream_end(r, complete);
 }
 
+/* ---- concurrency gate ----
+ * At most -search.maxConcurrentRequests evaluations run at once (the threadpool also
+ * decodes and commits writes: queries must not take all of it). Others wait in arrival
+ * order on the loop thread (a waiting request holds no thread); one that waited longer
+ * than -search.maxQueueDuration gets 503 when its turn comes. A slot is released when the
+ * evaluation and first rendering finish (the first `after`). */
+struct srv_query_gate {
+    size_t running;
+    q_job *head, *tail;
+};
+
+static void gate_run(srv_app *app, q_job *j) {
+    app->query_gate->running++;
+    j->gated = true;
+    srv_req_work(j->req, q_work, q_after);
+}
+
+static void gate_release(srv_app *app, q_job *j) {
+    if (!j->gated) return;
+    j->gated = false;
+    struct srv_query_gate *g = app->query_gate;
+    g->running--;
+    while (g->head && g->running < app->query_max_concurrent) {
+        q_job *w = g->head;
+        g->head = w->next_waiting;
+        if (!g->head) g->tail = NULL;
+        uint64_t waited_ms = (ax_mono_ns() - w->queued_ns) / 1000000u;
+        if ((int64_t)waited_ms > app->query_max_queue_ms) {
+            srv_reply_error(w->req, 503, "unavailable",
+                            "couldn't start executing the query in %.3f seconds, since "
+                            "-search.maxConcurrentRequests=%zu queries are running",
+                            (double)waited_ms / 1000.0, app->query_max_concurrent);
+            continue;
+        }
+        gate_run(app, w);
+    }
+}
+
 static void q_start(srv_req *r, bool range) {
     q_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
     if (!j) {
@@ -417,8 +462,17 @@ static void q_start(srv_req *r, bool range) {
     memset(j, 0, sizeof *j);
     j->range = range;
     j->t0_ns = ax_mono_ns();
+    j->req = r;
     srv_req_set_udata(r, j);
-    srv_req_work(r, q_work, q_after);
+    srv_app *app = srv_req_ctx(r);
+    struct srv_query_gate *g = app->query_gate;
+    if (g->running < app->query_max_concurrent) {
+        gate_run(app, j);
+        return;
+    }
+    j->queued_ns = ax_mono_ns();
+    if (g->tail) g->tail->next_waiting = j; else g->head = j;
+    g->tail = j;
 }
 
 static void h_query(srv_req *r, void *ctx) { q_start(r, false); }
@@ -426,6 +480,9 @@ static void h_query_range(srv_req *r, void *ctx) { q_start(r, true); }
 
 int srv_api_query_register(srv_app *app) {
     srv_http *h = app->http;
+    app->query_gate = calloc(1, sizeof *app->query_gate);
+    if (!app->query_gate) return AX_ENOMEM;
+    if (!app->query_max_concurrent) app->query_max_concurrent = 8;
     int rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/query", false, h_query, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/query_range", false, h_query_range, app);
     if (!rc) rc = srv_http_route_max_body(h, "/api/v1/query", false, QP_MAX_BODY);

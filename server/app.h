@@ -39,6 +39,9 @@ typedef struct srv_app {
     size_t query_max_series;       /* -search.maxUniqueTimeseries: series one selector may match */
     size_t query_mem_max;          /* -search.maxMemoryPerQuery: bytes one evaluation may allocate */
     pql_cache *query_cache;        /* kept results (NULL: -search.disableCache) */
+    size_t query_max_concurrent;   /* -search.maxConcurrentRequests: evaluations at once */
+    int64_t query_max_queue_ms;    /* -search.maxQueueDuration: longest wait for a slot */
+    struct srv_query_gate *query_gate; /* api_query.c */
     int64_t start_ms;
     const char *data_path;
     atomic_uint_fast64_t rw_requests;

@@ -37,6 +37,8 @@ typedef struct cfg {
     const char *max_query_mem;
     const char *cache_offset;
     const char *cache_size;
+    const char *max_concurrent;
+    const char *max_queue;
     bool disable_cache;
     bool insecure;
     bool version;
@@ -69,6 +71,8 @@ static cfg C = {
     .max_query_mem = "4GiB",
     .cache_offset = "5m",
     .cache_size = "256MB",
+    .max_concurrent = "8",
+    .max_queue = "10s",
 };
 
 static const flag_def FLAGS[] = {
@@ -105,6 +109,10 @@ static const flag_def FLAGS[] = {
      "PromQL: series one selector of a query may match (0: no limit); beyond: 422"},
     {"search.maxMemoryPerQuery", &C.max_query_mem, NULL,
      "PromQL: bytes one query's evaluation may allocate; beyond: 422"},
+    {"search.maxConcurrentRequests", &C.max_concurrent, NULL,
+     "PromQL: queries evaluated at once; more wait (the threadpool also serves writes)"},
+    {"search.maxQueueDuration", &C.max_queue, NULL,
+     "PromQL: a query waiting longer than this for its turn gets 503"},
     {"search.disableCache", NULL, &C.disable_cache,
      "PromQL: do not keep query results for reuse (VictoriaMetrics' flag of this name)"},
     {"search.cacheTimestampOffset", &C.cache_offset, NULL,
@@ -270,6 +278,17 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (parse_count("search.cacheSize", C.cache_size, &cache_size)) return 2;
+    uint64_t max_concurrent = 0;
+    int64_t max_queue_ms = 0;
+    if (parse_count("search.maxConcurrentRequests", C.max_concurrent, &max_concurrent)) return 2;
+    if (max_concurrent == 0 || max_concurrent > 15) {
+        fprintf(stderr, "auspex: -search.maxConcurrentRequests must be 1..15 (the threadpool has 16 threads)\n");
+        return 2;
+    }
+    if (ax_duration_parse(C.max_queue, strlen(C.max_queue), &max_queue_ms) || max_queue_ms < 0) {
+        fprintf(stderr, "auspex: -search.maxQueueDuration: cannot parse \"%s\" (e.g. 10s)\n", C.max_queue);
+        return 2;
+    }
     if (max_samples == 0 || max_points == 0 || max_qmem < (1u << 20)) {
         fprintf(stderr, "auspex: -search.maxSamplesPerQuery and -search.maxPointsPerTimeseries must be "
                         "positive, -search.maxMemoryPerQuery at least 1MB\n");
@@ -323,6 +342,8 @@ int main(int argc, char **argv) {
     APP.query_max_points = (size_t)max_points;
     APP.query_max_series = (size_t)max_unique;
     APP.query_mem_max = (size_t)max_qmem;
+    APP.query_max_concurrent = (size_t)max_concurrent;
+    APP.query_max_queue_ms = max_queue_ms;
     APP.query_cache = C.disable_cache || !cache_size ? NULL : pql_cache_new((size_t)cache_size, cache_offset_ms);
     APP.start_ms = ax_now_ms();
     APP.data_path = C.data_path;

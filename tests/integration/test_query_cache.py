@@ -3,6 +3,7 @@ results gives exactly what a fresh evaluation gives, also after new samples arri
 an old sample is written into an already-answered span (which must drop the kept steps);
 instant queries too; /internal/resetRollupResultCache and -search.disableCache work; the
 /metrics counters say what happened."""
+import threading
 import time
 
 from harness import Auspex, api_query, check, finish, http, remote_write
@@ -100,6 +101,47 @@ def main():
             check(r1[0] == 200 and r1[2] == r2[2], "instant repeat: " + q)
     finally:
         a.stop()
+
+    # the concurrency gate: with one slot, parallel queries queue and all answer the same;
+    # with no patience for waiting, some get 503 and say why
+    c = Auspex(args=["-search.maxConcurrentRequests=1", "-search.disableCache"])
+    try:
+        c.start()
+        now = int(time.time() * 1000) // STEP * STEP
+        write(c.url, now - 2 * 3600 * 1000, now)
+        p = [("query", "max_over_time(rate(c[1m])[2h:5s])"), ("time", "%.3f" % (now / 1000))]
+        want = api_query(c.url, "/api/v1/query", p)[2]
+        got = []
+        ts = [threading.Thread(target=lambda: got.append(api_query(c.url, "/api/v1/query", p)))
+              for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        check(len(got) == 8 and all(g[0] == 200 and g[2] == want for g in got),
+              "one slot: 8 parallel queries all answer, identically (%s)" % [g[0] for g in got])
+    finally:
+        c.stop()
+    c = Auspex(args=["-search.maxConcurrentRequests=1", "-search.maxQueueDuration=0s",
+                     "-search.disableCache"])
+    try:
+        c.start()
+        now = int(time.time() * 1000) // STEP * STEP
+        write(c.url, now - 2 * 3600 * 1000, now)
+        p = [("query", "max_over_time(rate(c[1m])[2h:1s])"), ("time", "%.3f" % (now / 1000))]
+        got = []
+        ts = [threading.Thread(target=lambda: got.append(api_query(c.url, "/api/v1/query", p)))
+              for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        busy = [g for g in got if g[0] == 503]
+        check(busy and all("maxConcurrentRequests" in g[2]["error"] for g in busy) and
+              any(g[0] == 200 for g in got),
+              "no queue patience: some answer, the rest get 503 naming the flag (%s)" % [g[0] for g in got])
+    finally:
+        c.stop()
 
     b = Auspex(args=["-search.disableCache"])
     try:
