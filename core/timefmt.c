@@ -185,17 +185,57 @@ int ax_size_parse(const char *s, size_t len, uint64_t *out) {
     return 0;
 }
 
+/* 10^k as 128-bit integers (high, low 64 bits), k = 0..22. */
+static const uint64_t P10_128[23][2] = {
+    {0x0000000000000000ull, 0x0000000000000001ull}, /* 1e0 */
+    {0x0000000000000000ull, 0x000000000000000aull}, /* 1e1 */
+    {0x0000000000000000ull, 0x0000000000000064ull}, /* 1e2 */
+    {0x0000000000000000ull, 0x00000000000003e8ull}, /* 1e3 */
+    {0x0000000000000000ull, 0x0000000000002710ull}, /* 1e4 */
+    {0x0000000000000000ull, 0x00000000000186a0ull}, /* 1e5 */
+    {0x0000000000000000ull, 0x00000000000f4240ull}, /* 1e6 */
+    {0x0000000000000000ull, 0x0000000000989680ull}, /* 1e7 */
+    {0x0000000000000000ull, 0x0000000005f5e100ull}, /* 1e8 */
+    {0x0000000000000000ull, 0x000000003b9aca00ull}, /* 1e9 */
+    {0x0000000000000000ull, 0x00000002540be400ull}, /* 1e10 */
+    {0x0000000000000000ull, 0x000000174876e800ull}, /* 1e11 */
+    {0x0000000000000000ull, 0x000000e8d4a51000ull}, /* 1e12 */
+    {0x0000000000000000ull, 0x000009184e72a000ull}, /* 1e13 */
+    {0x0000000000000000ull, 0x00005af3107a4000ull}, /* 1e14 */
+    {0x0000000000000000ull, 0x00038d7ea4c68000ull}, /* 1e15 */
+    {0x0000000000000000ull, 0x002386f26fc10000ull}, /* 1e16 */
+    {0x0000000000000000ull, 0x016345785d8a0000ull}, /* 1e17 */
+    {0x0000000000000000ull, 0x0de0b6b3a7640000ull}, /* 1e18 */
+    {0x0000000000000000ull, 0x8ac7230489e80000ull}, /* 1e19 */
+    {0x0000000000000005ull, 0x6bc75e2d63100000ull}, /* 1e20 */
+    {0x0000000000000036ull, 0x35c9adc5dea00000ull}, /* 1e21 */
+    {0x000000000000021eull, 0x19e0c9bab2400000ull}, /* 1e22 */
+};
+
 /* Fixed notation of v (|v| with 10^k scaling) as digits m / 10^k. */
 static size_t put_fixed(char *out, bool neg, uint64_t m, int k) {
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     while (k > 0 && m % 10 == 0) { m /= 10; k--; }
     char dig[24];
     int nd = 0;
-    for (; m; m /= 10) dig[nd++] = (char)('0' + m % 10);
-    for (int i = 0; i < nd / 2; i++) {
-        char t = dig[i];
-        dig[i] = dig[nd - 1 - i];
-        dig[nd - 1 - i] = t;
+    char *e = dig + sizeof dig; /* digits are written backwards, two at a time */
+    while (m >= 100) {
+        unsigned r = (unsigned)(m % 100);
+        m /= 100;
+        *--e = pairs[2 * r + 1];
+        *--e = pairs[2 * r];
     }
+    if (m >= 10) {
+        *--e = pairs[2 * m + 1];
+        *--e = pairs[2 * m];
+    } else if (m) {
+        *--e = (char)('0' + m);
+    }
+    nd = (int)(dig + sizeof dig - e);
+    memmove(dig, e, (size_t)nd);
     size_t o = 0;
     if (neg) out[o++] = '-';
     if (nd <= k) { /* 0.000ddd */
@@ -230,8 +270,7 @@ static size_t fmt_wide(char *out, double v, int k, int digits) {
     uint64_t M = (uint64_t)ldexp(fr, 53);
     int shift = 53 - e2;
     for (;; k++, digits++) {
-        unsigned __int128 p10 = 1;
-        for (int i = 0; i < k; i++) p10 *= 10;
+        unsigned __int128 p10 = ((unsigned __int128)P10_128[k][0] << 64) | P10_128[k][1];
         unsigned __int128 P = (unsigned __int128)M * p10;
         unsigned __int128 mask = ((unsigned __int128)1 << shift) - 1, half = (unsigned __int128)1 << (shift - 1);
         uint64_t m = (uint64_t)(P >> shift);
@@ -275,7 +314,9 @@ size_t ax_fmt_double(char *out, double v) {
         /* A decimal of <= 15 digits that converts back to a is, padded with zeros, the
          * nearest 15-digit decimal to a (15-digit decimals are farther apart than doubles),
          * so try 15 digits first and strip the zeros; then 16; then 17. */
-        int e10 = (int)floor(log10(a));
+        int e2;
+        frexp(a, &e2);                            /* a in [2^(e2-1), 2^e2) */
+        int e10 = (int)floor((e2 - 1) * 0.30102999566398119521); /* within one of floor(log10 a) */
         if (e10 < -4) e10 = -4;
         if (e10 > 14) e10 = 14;
         while (e10 > -4 && a < (e10 >= 0 ? p10[e10] : 1 / p10[-e10])) e10--;
