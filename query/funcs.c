@@ -8,6 +8,7 @@
  * function whose outputs collide on a label set after __name__ is dropped is an error, even
  * at different steps; element-wise functions only fail where two collide at one step.
  */
+#include "forecast/forecast.h"
 #include "query/eval_int.h"
 
 #include <math.h>
@@ -565,6 +566,161 @@ static int call_sort(pql_ev *ev, const pql_node *n, bool desc, bool labels, pql_
     return 0;
 }
 
+/* ---- forecast(v range-vector, horizon_s [, "model" [, coverage]]) ----
+ * Per series and step: the window's samples are put on a regular grid (the series' median
+ * sample spacing, coarser when the window or the horizon would need more than
+ * FC_MAX_GRID / FC_MAX_AHEAD points; a grid point takes the last sample at most two grid
+ * steps old, else it is a gap), ending at the window's end; forecast/ fits the model and
+ * predicts; the answer is the forecast (or a band edge) `horizon` after the window's end,
+ * interpolated between grid points. Range queries reuse a series' fit for the following
+ * steps while they are less than FC_REUSE of the window (at most an hour, at least one grid
+ * step) after it: the prediction is read further ahead on the same forecast. */
+#define FC_MAX_GRID 5000
+#define FC_MAX_AHEAD 20000
+
+typedef struct fc_fit {
+    int64_t t_end;   /* the window's end the fit saw (ms) */
+    double step;     /* grid step (ms) */
+    double last;     /* last finite grid value (the forecast's origin) */
+    size_t h;        /* forecast points */
+    double *y, *lo, *hi;
+} fc_fit;
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median spacing of t[0..n) (ms), 0 for fewer than 2 samples. */
+static double median_gap(pql_ev *ev, const int64_t *t, size_t n) {
+    if (n < 2) return 0;
+    size_t m = n - 1 < 4096 ? n - 1 : 4096; /* the newest gaps are enough */
+    int64_t *d = ax_arena_alloc(ev->a, m * sizeof *d);
+    if (!d) return 0;
+    for (size_t i = 0; i < m; i++) d[i] = t[n - m + i] - t[n - m + i - 1];
+    qsort(d, m, sizeof *d, cmp_i64);
+    return (double)d[m / 2];
+}
+
+/* Fit the window w (samples t/v in [lo, hi]) and forecast far enough for `ahead_ms`. */
+static int fc_fit_window(pql_ev *ev, const pqk_win *w, double ahead_ms, const fc_opts *fo,
+                         double *scratch_t, fc_fit *f) {
+    double gap = median_gap(ev, w->t, w->n);
+    double range = (double)(w->hi - w->lo);
+    double step = gap > 0 ? gap : (range > 0 ? range : 60000);
+    if (range / step + 1 > FC_MAX_GRID) step = range / (FC_MAX_GRID - 1);
+    if (ahead_ms / step > FC_MAX_AHEAD) step = ahead_ms / FC_MAX_AHEAD;
+    size_t npts = (size_t)(range / step) + 1;
+    size_t h = (size_t)ceil(ahead_ms / step - 1e-9);
+    if (h == 0) h = 1;
+    double *grid = ax_arena_alloc(ev->a, npts * sizeof *grid);
+    f->y = ax_arena_alloc(ev->a, h * sizeof *f->y);
+    f->lo = ax_arena_alloc(ev->a, h * sizeof *f->lo);
+    f->hi = ax_arena_alloc(ev->a, h * sizeof *f->hi);
+    if (!grid || !f->y || !f->lo || !f->hi) return pql__nomem(ev);
+    for (size_t i = 0; i < w->n; i++) scratch_t[i] = (double)w->t[i] / 1000.0;
+    double t0 = ((double)w->hi - (double)(npts - 1) * step) / 1000.0;
+    fc_resample(scratch_t, w->v, w->n, t0, step / 1000.0, npts, 2 * step / 1000.0, grid);
+    f->last = NAN;
+    for (size_t i = npts; i-- > 0 && isnan(f->last);) f->last = grid[i];
+    if (isnan(f->last)) return 1; /* nothing finite in the window: no output */
+    fc_opts o = *fo;
+    o.step_s = step / 1000.0;
+    int rc = fc_forecast(grid, npts, h, &o, f->y, f->lo, f->hi, NULL);
+    if (rc == FC_ENOMEM) return pql__nomem(ev);
+    if (rc) return 1;
+    f->t_end = w->hi;
+    f->step = step;
+    f->h = h;
+    return 0;
+}
+
+/* The fit's band (0 forecast, 1 lower, 2 upper) at time t (ms, after the fit's end). */
+static double fc_at(const fc_fit *f, int band, double t) {
+    const double *a = band == 1 ? f->lo : band == 2 ? f->hi : f->y;
+    double p = (t - (double)f->t_end) / f->step; /* grid steps after the end; 1 = a[0] */
+    if (p <= 0) return f->last;
+    size_t i = (size_t)floor(p);
+    double frac = p - (double)i;
+    double x0 = i == 0 ? f->last : a[i - 1 < f->h ? i - 1 : f->h - 1];
+    double x1 = a[i < f->h ? i : f->h - 1];
+    return x0 + (x1 - x0) * frac;
+}
+
+static int call_forecast(pql_ev *ev, const pql_node *n, int band, pql_val *out) {
+    double *horizon, *cov = NULL;
+    int rc = scalar_arg(ev, n, 1, &horizon);
+    if (!rc && n->call.n_args > 3) rc = scalar_arg(ev, n, 3, &cov);
+    if (rc) return rc;
+    fc_opts fo = {0};
+    if (n->call.n_args > 2) {
+        pql_str m = str_arg(n, 2);
+        fo.model = fc_model_parse(m.p, m.len);
+        if (fo.model < 0)
+            return pql__fail(ev, AX_EINVAL, "%s(): unknown model \"%.*s\"", n->call.fn->name,
+                             (int)m.len, m.p);
+    }
+    double max_h = 0;
+    for (size_t i = 0; i < ev->n_steps; i++) {
+        if (!(horizon[i] > 0) || !isfinite(horizon[i]))
+            return pql__fail(ev, AX_EINVAL, "%s(): the horizon must be a positive number of seconds, got %g",
+                             n->call.fn->name, horizon[i]);
+        if (cov && !(cov[i] > 0 && cov[i] < 1))
+            return pql__fail(ev, AX_EINVAL, "%s(): the coverage must be between 0 and 1, got %g",
+                             n->call.fn->name, cov[i]);
+        if (horizon[i] > max_h) max_h = horizon[i];
+    }
+    pql_val m;
+    if ((rc = pql__eval(ev, n->call.args[0], &m))) return rc;
+    out->type = PQL_T_VECTOR;
+    out->vs = pql__alloc(ev, (m.n_ms ? m.n_ms : 1) * sizeof *out->vs);
+    size_t maxn = 1;
+    for (size_t k = 0; k < m.n_ms; k++) if (m.ms[k].n > maxn) maxn = m.ms[k].n;
+    double *st = ax_arena_alloc(ev->a, maxn * sizeof *st);
+    if (!out->vs || !st) return pql__nomem(ev);
+    int64_t reuse = m.range_ms / 100;
+    if (reuse > 3600000) reuse = 3600000;
+    out->n = 0;
+    for (size_t k = 0; k < m.n_ms; k++) {
+        if ((rc = pql__check(ev))) return rc;
+        const pql_ms *s = &m.ms[k];
+        ax_label *ls;
+        uint32_t nl;
+        if ((rc = pql__lbl_drop_name(ev, s->ls, s->n_ls, &ls, &nl))) return rc;
+        pql_vs *o = pql__vs_init(ev, &out->vs[out->n], ls, nl);
+        if (!o) return pql__nomem(ev);
+        bool any = false, have = false;
+        fc_fit f = {0};
+        size_t a = 0, b = 0;
+        for (size_t i = 0; i < ev->n_steps; i++) {
+            int64_t lo, hi;
+            window(ev, &m, i, &lo, &hi);
+            if (m.at) a = b = 0;
+            while (a < s->n && s->t[a] < lo) a++;
+            if (b < a) b = a;
+            while (b < s->n && s->t[b] <= hi) b++;
+            if (a == b) { have = false; continue; }
+            if (cov) fo.coverage = cov[i];
+            int64_t r = reuse > (int64_t)f.step ? reuse : (int64_t)f.step;
+            if (!have || hi < f.t_end || hi - f.t_end > r || cov) {
+                pqk_win w = {s->t + a, s->v + a, b - a, lo, hi};
+                /* an instant query asks exactly ceil(horizon / step) points, as
+                 * /api/v1/forecast and the CLI do for the same grid, so all three agree */
+                double ahead = max_h * 1000.0 + (double)(ev->n_steps > 1 ? (reuse > 0 ? reuse : 0) : 0);
+                int fr = fc_fit_window(ev, &w, ahead, &fo, st, &f);
+                if (fr < 0) return fr;
+                have = fr == 0;
+                if (!have) continue;
+            }
+            o->v[i] = fc_at(&f, band, (double)hi + horizon[i] * 1000.0);
+            o->ok[i] = !isnan(o->v[i]);
+            any |= o->ok[i];
+        }
+        if (any) out->n++;
+    }
+    return unique_labels(ev, out);
+}
+
 /* ---- dispatch ---- */
 
 int pql__call(pql_ev *ev, const pql_node *n, pql_val *out) {
@@ -663,6 +819,9 @@ int pql__call(pql_ev *ev, const pql_node *n, pql_val *out) {
         }
         return pql__vec_dedupe(ev, out);
     }
+    if (!strcmp(name, "forecast")) return call_forecast(ev, n, 0, out);
+    if (!strcmp(name, "forecast_lower")) return call_forecast(ev, n, 1, out);
+    if (!strcmp(name, "forecast_upper")) return call_forecast(ev, n, 2, out);
     if (!strcmp(name, "absent")) return call_absent(ev, n, false, out);
     if (!strcmp(name, "absent_over_time")) return call_absent(ev, n, true, out);
     if (!strcmp(name, "label_replace")) return call_label_replace(ev, n, out);

@@ -12,6 +12,7 @@
  * Cleanup: every selector is linked on p->sels as it is made, so an error anywhere frees the
  *   regexes compiled so far; nodes themselves live in the arena.
  */
+#include "forecast/forecast.h"
 #include "query/pql_int.h"
 
 #include <errno.h>
@@ -610,6 +611,32 @@ static const char *value_type(int t) {
     }
 }
 
+/* forecast*(v, horizon [, "model" [, coverage]]): literal arguments are checked here so a
+ * bad one is a 400 with the call's position, not an evaluation error. */
+static int check_forecast(parser *p, const pql_node *n) {
+    const pql_node *h = n->call.args[1];
+    while (h->kind == PQL_PAREN) h = h->paren.expr;
+    if (h->kind == PQL_NUMBER && !(h->number > 0 && isfinite(h->number)))
+        return ERR(h->pos, "the horizon of \"%s\" must be a positive number of seconds, got %g",
+                   n->call.fn->name, h->number);
+    if (n->call.n_args > 2) {
+        const pql_node *m = n->call.args[2];
+        while (m->kind == PQL_PAREN) m = m->paren.expr;
+        if (m->kind == PQL_STRING && fc_model_parse(m->string.p, m->string.len) < 0)
+            return ERR(m->pos, "unknown model \"%.*s\" in call to \"%s\" (models: auto, seasonal, "
+                       "holt_winters, seasonal_naive, drift, linear, naive)",
+                       (int)(m->string.len > 64 ? 64 : m->string.len), m->string.p, n->call.fn->name);
+    }
+    if (n->call.n_args > 3) {
+        const pql_node *c = n->call.args[3];
+        while (c->kind == PQL_PAREN) c = c->paren.expr;
+        if (c->kind == PQL_NUMBER && !(c->number > 0 && c->number < 1))
+            return ERR(c->pos, "the coverage of \"%s\" must be between 0 and 1, got %g",
+                       n->call.fn->name, c->number);
+    }
+    return 0;
+}
+
 static int check(parser *p, pql_node *n);
 
 static int expect_type(parser *p, pql_node *n, int want, const char *ctx, const char *fname) {
@@ -672,7 +699,11 @@ static int check(parser *p, pql_node *n) {
         const pql_func *f = n->call.fn;
         int na = f->n_args;
         size_t got = n->call.n_args;
-        if (f->variadic == 0) {
+        if (f->min_args) {
+            if (got < (size_t)f->min_args || got > (size_t)na)
+                return ERR(n->pos, "expected %d to %d argument(s) in call to \"%s\", got %zu",
+                           f->min_args, na, f->name, got);
+        } else if (f->variadic == 0) {
             if ((size_t)na != got)
                 return ERR(n->pos, "expected %d argument(s) in call to \"%s\", got %zu", na, f->name, got);
         } else {
@@ -689,6 +720,7 @@ static int check(parser *p, pql_node *n) {
             }
             if ((rc = expect_type(p, n->call.args[i], f->arg_types[k], NULL, f->name))) return rc;
         }
+        if (!strncmp(f->name, "forecast", 8)) return check_forecast(p, n);
         return 0;
     }
     case PQL_PAREN:

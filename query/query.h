@@ -76,6 +76,7 @@ typedef struct pql_func {
     int n_args;
     int variadic;
     int ret; /* PQL_T_* */
+    int min_args; /* > 0: the trailing arguments from this many on are optional (forecast) */
 } pql_func;
 
 /* The function called `name` (exact, case-sensitive), or NULL. */

@@ -56,44 +56,6 @@ typedef struct q_job {
     bool started;       /* stream begun */
 } q_job;
 
-/* ---- number formats ---- */
-
-static size_t put_u64(char *p, uint64_t v) {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++) p[i] = tmp[n - 1 - i];
-    return n;
-}
-
-/* Milliseconds as seconds: "12", "12.5" when trim (Go's float64 JSON), else "12.500"
- * (Prometheus' MarshalTimestamp, used for vector and matrix points). */
-static size_t fmt_ts(char *p, int64_t t, bool trim) {
-    size_t o = 0;
-    uint64_t u = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
-    if (t < 0) p[o++] = '-';
-    o += put_u64(p + o, u / 1000);
-    unsigned f = (unsigned)(u % 1000);
-    if (f) {
-        p[o++] = '.';
-        p[o++] = (char)('0' + f / 100);
-        p[o++] = (char)('0' + f / 10 % 10);
-        p[o++] = (char)('0' + f % 10);
-        if (trim)
-            while (p[o - 1] == '0') o--;
-    }
-    return o;
-}
-
-/* A sample value as Prometheus' jsonutil.MarshalValue prints it (without quotes). */
-static size_t fmt_sample(char *p, double v) {
-    double a = fabs(v);
-    return ax_fmt_go(p, v, a != 0 && (a < 1e-6 || a >= 1e21) ? 'e' : 'f');
-}
-
 /* [t,"v"] */
 static int put_point(ax_buf *b, int64_t t, double v) {
     int rc = ax_buf_reserve(b, 32 + AX_FMT_GO_MAX);
@@ -101,27 +63,16 @@ static int put_point(ax_buf *b, int64_t t, double v) {
     char *p = (char *)b->data + b->len;
     size_t o = 0;
     p[o++] = '[';
-    o += fmt_ts(p + o, t, false);
+    o += srv_json_ts(p + o, t, false);
     p[o++] = ',';
     p[o++] = '"';
-    o += fmt_sample(p + o, v);
+    o += srv_json_sample(p + o, v);
     p[o++] = '"';
     p[o++] = ']';
     b->len += o;
     return 0;
 }
 
-static int put_metric(ax_buf *b, const pql_rseries *s) {
-    int rc = ax_buf_append(b, "{\"metric\":{", 11);
-    for (size_t i = 0; i < s->n_ls && !rc; i++) {
-        if (i) rc = ax_buf_append(b, ",", 1);
-        if (!rc) rc = srv_json_str(b, s->ls[i].name, s->ls[i].name_len);
-        if (!rc) rc = ax_buf_append(b, ":", 1);
-        if (!rc) rc = srv_json_str(b, s->ls[i].value, s->ls[i].value_len);
-    }
-    if (!rc) rc = ax_buf_append(b, "}", 1);
-    return rc;
-}
 
 static const char *type_name(int t) {
     switch (t) {
@@ -156,7 +107,7 @@ static int render(q_job *j) {
         if (res->type == PQL_T_SCALAR || res->type == PQL_T_STRING) {
             char ts[32];
             rc = ax_buf_append(b, "[", 1);
-            if (!rc) rc = ax_buf_append(b, ts, fmt_ts(ts, res->t, true));
+            if (!rc) rc = ax_buf_append(b, ts, srv_json_ts(ts, res->t, true));
             if (!rc) rc = ax_buf_append(b, ",", 1);
             if (!rc && res->type == PQL_T_SCALAR) {
                 char v[AX_FMT_GO_MAX];
@@ -182,7 +133,7 @@ static int render(q_job *j) {
             continue;
         }
         if (j->emitted++ && (rc = ax_buf_append(b, ",", 1))) break;
-        rc = put_metric(b, s);
+        rc = srv_json_metric(b, s->ls, s->n_ls);
         if (!rc && matrix) {
             rc = ax_buf_append(b, ",\"values\":[", 11);
             for (size_t i = 0; i < s->n && !rc; i++) {
@@ -218,7 +169,7 @@ static int render(q_job *j) {
 /* "11,000" */
 static void fmt_thousands(char *out, size_t cap, uint64_t v) {
     char d[24];
-    size_t n = put_u64(d, v), o = 0;
+    size_t n = (size_t)snprintf(d, sizeof d, "%llu", (unsigned long long)v), o = 0;
     for (size_t i = 0; i < n && o + 2 < cap; i++) {
         if (i && (n - i) % 3 == 0) out[o++] = ',';
         out[o++] = d[i];

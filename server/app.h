@@ -58,6 +58,7 @@ int srv_api_register(srv_app *app);
 int srv_api_series_register(srv_app *app);
 /* /api/v1/query and /api/v1/query_range (server/api_query.c); srv_api_register calls it. */
 int srv_api_query_register(srv_app *app);
+int srv_api_forecast_register(srv_app *app);
 
 /* Append the /metrics exposition (Prometheus text format 0.0.4) to out: the HTTP part
  * (loop thread only: it reads the server's counters) and the rest (any thread). */
@@ -68,5 +69,14 @@ int srv_metrics_write(srv_app *app, ax_buf *out);
 int srv_json_str(ax_buf *b, const char *s, size_t len);
 /* Append canonical label bytes as a JSON object {"name":"value",...}. */
 int srv_json_labels(ax_buf *b, const uint8_t *labels, size_t len);
+/* Milliseconds as seconds into p (at most 24 bytes): "12.500", as Prometheus'
+ * MarshalTimestamp (vector and matrix points), or "12.5" when trim (Go's float64 JSON:
+ * scalar and string results). Returns the length. */
+size_t srv_json_ts(char *p, int64_t t, bool trim);
+/* A sample value as Prometheus' jsonutil.MarshalValue prints it, without quotes: Go's 'f'
+ * format, 'e' below 1e-6 or from 1e21 ("NaN", "+Inf"). At most AX_FMT_GO_MAX bytes. */
+size_t srv_json_sample(char *p, double v);
+/* Append {"metric":{labels} (the object left open for "value"/"values"). */
+int srv_json_metric(ax_buf *b, const ax_label *ls, size_t n);
 
 #endif

@@ -5,6 +5,7 @@
  * UTF-8 become U+FFFD. */
 #include "server/app.h"
 
+#include <math.h>
 #include <string.h>
 
 static size_t utf8_len(const uint8_t *p, size_t left) {
@@ -82,6 +83,53 @@ int srv_json_labels(ax_buf *b, const uint8_t *labels, size_t len) {
     int rc = ax_labels_decode(labels, len, ls, AX_MAX_LABELS, &n);
     if (rc) return rc;
     rc = ax_buf_append(b, "{", 1);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i) rc = ax_buf_append(b, ",", 1);
+        if (!rc) rc = srv_json_str(b, ls[i].name, ls[i].name_len);
+        if (!rc) rc = ax_buf_append(b, ":", 1);
+        if (!rc) rc = srv_json_str(b, ls[i].value, ls[i].value_len);
+    }
+    if (!rc) rc = ax_buf_append(b, "}", 1);
+    return rc;
+}
+
+/* ---- Prometheus' number and metric formats (query and forecast APIs) ---- */
+
+static size_t put_u64(char *p, uint64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+size_t srv_json_ts(char *p, int64_t t, bool trim) {
+    size_t o = 0;
+    uint64_t u = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
+    if (t < 0) p[o++] = '-';
+    o += put_u64(p + o, u / 1000);
+    unsigned f = (unsigned)(u % 1000);
+    if (f) {
+        p[o++] = '.';
+        p[o++] = (char)('0' + f / 100);
+        p[o++] = (char)('0' + f / 10 % 10);
+        p[o++] = (char)('0' + f % 10);
+        if (trim)
+            while (p[o - 1] == '0') o--;
+    }
+    return o;
+}
+
+size_t srv_json_sample(char *p, double v) {
+    double a = fabs(v);
+    return ax_fmt_go(p, v, a != 0 && (a < 1e-6 || a >= 1e21) ? 'e' : 'f');
+}
+
+int srv_json_metric(ax_buf *b, const ax_label *ls, size_t n) {
+    int rc = ax_buf_append(b, "{\"metric\":{", 11);
     for (size_t i = 0; i < n && !rc; i++) {
         if (i) rc = ax_buf_append(b, ",", 1);
         if (!rc) rc = srv_json_str(b, ls[i].name, ls[i].name_len);

@@ -8,6 +8,7 @@
  */
 #include "engine/engine.h"
 #include "server/app.h"
+#include "server/cli.h"
 #include "server/http.h"
 #include "server/node_collector.h"
 #include "server/scrape.h"
@@ -127,7 +128,9 @@ static const flag_def FLAGS[] = {
 
 static void usage(FILE *f) {
     fprintf(f, "auspex %s: a time-series store that forecasts its own series.\n\n"
-               "usage: auspex [flags]\n\nflags:\n", AUSPEX_VERSION);
+               "usage: auspex [flags]\n"
+               "       auspex forecast -input=FILE.csv -horizon=N [...]  (forecast a CSV series; "
+               "auspex forecast -help)\n\nflags:\n", AUSPEX_VERSION);
     for (size_t i = 0; i < N_FLAGS; i++) {
         if (FLAGS[i].str)
             fprintf(f, "  -%s=%s\n      %s\n", FLAGS[i].name, *FLAGS[i].str, FLAGS[i].help);
@@ -211,6 +214,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "forecast")) return srv_cli_forecast(argc - 1, argv + 1);
     int rc = parse_flags(argc, argv);
     if (rc) return rc;
     if (C.help) {
