@@ -128,7 +128,7 @@ def main():
         c.start()
         now = int(time.time() * 1000) // STEP * STEP
         write(c.url, now - 2 * 3600 * 1000, now)
-        p = [("query", "max_over_time(rate(c[1m])[2h:1s])"), ("time", "%.3f" % (now / 1000))]
+        p = [("query", "max_over_time(rate(c[5m])[2h:250ms])"), ("time", "%.3f" % (now / 1000))]
         got = []
         ts = [threading.Thread(target=lambda: got.append(api_query(c.url, "/api/v1/query", p)))
               for _ in range(8)]
