@@ -180,6 +180,29 @@ static int is_multiple(size_t k, size_t p) {
     return q >= 2 && fabs((double)k - q * (double)p) <= fmax(1.0, 0.02 * (double)k);
 }
 
+/* The k-th smallest of v[0..n) (quickselect; v is reordered). */
+static double kth(double *v, size_t n, size_t k) {
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double p = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < p) i++;
+            while (v[j] > p) j--;
+            if (i <= j) {
+                double t = v[i]; v[i] = v[j]; v[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else break;
+    }
+    return v[k];
+}
+
 /* Generic search: significant local maxima of r in [2, maxlag], strongest first, a
  * harmonic replaced by its fundamental when that is nearly as strong. */
 static size_t acf_peaks(const acf *a, size_t *periods, size_t max) {
@@ -245,11 +268,9 @@ size_t fc_detect_periods(const double *y, size_t n, double step_s, size_t *perio
         if (mask[i]) sorted[nf++] = x[i];
     }
     /* outliers would own the variance: clip at the median +- CLIP_MADS robust sds */
-    qsort(sorted, nf, sizeof *sorted, cmp_dbl);
-    double med = sorted[nf / 2];
+    double med = kth(sorted, nf, nf / 2); /* selection, not a sort: the same element */
     for (size_t i = 0; i < nf; i++) sorted[i] = fabs(sorted[i] - med);
-    qsort(sorted, nf, sizeof *sorted, cmp_dbl);
-    double lim = CLIP_MADS * 1.4826 * sorted[nf / 2];
+    double lim = CLIP_MADS * 1.4826 * kth(sorted, nf, nf / 2);
     if (lim > 0)
         for (size_t i = 0; i < n; i++)
             if (mask[i]) x[i] = fmin(fmax(x[i], med - lim), med + lim);
@@ -332,27 +353,6 @@ static double cquant(double *v, size_t n, double c) {
 }
 
 /* The k-th smallest of v[0..n) (k < n), reordering v (Hoare's quickselect). */
-static double kth(double *v, size_t n, size_t k) {
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        double p = v[lo + (hi - lo) / 2];
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < p) i++;
-            while (v[j] > p) j--;
-            if (i <= j) {
-                double t = v[i]; v[i] = v[j]; v[j] = t;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else break;
-    }
-    return v[k];
-}
 
 /* MASE scale: the mean absolute difference at lag m over z[0..n), each difference capped
  * at 5 times their median so that a few spikes in the training part do not make every
