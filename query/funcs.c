@@ -127,6 +127,17 @@ static void window(const pql_ev *ev, const pql_val *m, size_t i, int64_t *lo, in
     *lo = *hi - m->range_ms;
 }
 
+/* The samples of series s in step i's window: s->t[*a .. *b) within [*lo, *hi]. The
+ * cursors only move forward while steps advance (reset for a fixed @ time). */
+static void window_at(const pql_ev *ev, const pql_val *m, const pql_ms *s, size_t i, size_t *a,
+                      size_t *b, int64_t *lo, int64_t *hi) {
+    window(ev, m, i, lo, hi);
+    if (m->at) *a = *b = 0;
+    while (*a < s->n && s->t[*a] < *lo) (*a)++;
+    if (*b < *a) *b = *a;
+    while (*b < s->n && s->t[*b] <= *hi) (*b)++;
+}
+
 static int u64_cmp(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -194,11 +205,7 @@ static int call_range(pql_ev *ev, const pql_node *n, int kind, int over, size_t 
         size_t a = 0, b = 0;
         for (size_t i = 0; i < ev->n_steps; i++) {
             int64_t lo, hi;
-            window(ev, &m, i, &lo, &hi);
-            if (m.at) a = b = 0;
-            while (a < s->n && s->t[a] < lo) a++;
-            if (b < a) b = a;
-            while (b < s->n && s->t[b] <= hi) b++;
+            window_at(ev, &m, s, i, &a, &b, &lo, &hi);
             pqk_win w = {s->t + a, s->v + a, b - a, lo, hi};
             double v = 0;
             bool ok = false;
@@ -694,11 +701,7 @@ static int call_forecast(pql_ev *ev, const pql_node *n, int band, pql_val *out) 
         size_t a = 0, b = 0;
         for (size_t i = 0; i < ev->n_steps; i++) {
             int64_t lo, hi;
-            window(ev, &m, i, &lo, &hi);
-            if (m.at) a = b = 0;
-            while (a < s->n && s->t[a] < lo) a++;
-            if (b < a) b = a;
-            while (b < s->n && s->t[b] <= hi) b++;
+            window_at(ev, &m, s, i, &a, &b, &lo, &hi);
             if (a == b) { have = false; continue; }
             if (cov) fo.coverage = cov[i];
             int64_t r = reuse > (int64_t)f.step ? reuse : (int64_t)f.step;

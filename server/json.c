@@ -77,12 +77,9 @@ int srv_json_str(ax_buf *b, const char *s, size_t len) {
     return ax_buf_append(b, "\"", 1);
 }
 
-int srv_json_labels(ax_buf *b, const uint8_t *labels, size_t len) {
-    ax_label ls[AX_MAX_LABELS];
-    size_t n = 0;
-    int rc = ax_labels_decode(labels, len, ls, AX_MAX_LABELS, &n);
-    if (rc) return rc;
-    rc = ax_buf_append(b, "{", 1);
+/* {"name":"value",...} */
+static int label_object(ax_buf *b, const ax_label *ls, size_t n) {
+    int rc = ax_buf_append(b, "{", 1);
     for (size_t i = 0; i < n && !rc; i++) {
         if (i) rc = ax_buf_append(b, ",", 1);
         if (!rc) rc = srv_json_str(b, ls[i].name, ls[i].name_len);
@@ -91,6 +88,14 @@ int srv_json_labels(ax_buf *b, const uint8_t *labels, size_t len) {
     }
     if (!rc) rc = ax_buf_append(b, "}", 1);
     return rc;
+}
+
+int srv_json_labels(ax_buf *b, const uint8_t *labels, size_t len) {
+    ax_label ls[AX_MAX_LABELS];
+    size_t n = 0;
+    int rc = ax_labels_decode(labels, len, ls, AX_MAX_LABELS, &n);
+    if (rc) return rc;
+    return label_object(b, ls, n);
 }
 
 /* ---- Prometheus' number and metric formats (query and forecast APIs) ---- */
@@ -129,13 +134,6 @@ size_t srv_json_sample(char *p, double v) {
 }
 
 int srv_json_metric(ax_buf *b, const ax_label *ls, size_t n) {
-    int rc = ax_buf_append(b, "{\"metric\":{", 11);
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (i) rc = ax_buf_append(b, ",", 1);
-        if (!rc) rc = srv_json_str(b, ls[i].name, ls[i].name_len);
-        if (!rc) rc = ax_buf_append(b, ":", 1);
-        if (!rc) rc = srv_json_str(b, ls[i].value, ls[i].value_len);
-    }
-    if (!rc) rc = ax_buf_append(b, "}", 1);
-    return rc;
+    int rc = ax_buf_append(b, "{\"metric\":", 10);
+    return rc ? rc : label_object(b, ls, n);
 }
