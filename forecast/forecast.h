@@ -78,4 +78,84 @@ double fc_smape(const double *y, const double *f, size_t h);
 double fc_mase(const double *train, size_t n_train, size_t m, const double *y, const double *f,
                size_t h);
 
+/* ---- scaling decisions (forecast/decide.c) and their backtest (forecast/backtest.c) ----
+ * A rule watches signals: utilisation-like series (CPU %, connections per instance...) that
+ * are measured per unit of capacity, so with capacity c and load L a signal reads L / c.
+ * The decision forecasts each signal (fc_forecast, with band), smooths the upper band with a
+ * trailing moving average, finds when it first crosses up_at * (1 - margin), and sizes the
+ * capacity that keeps every signal's upper band at or under `target` through the horizon:
+ * desired = ceil(c * max(upper) / target), clamped to [cap_min, cap_max].
+ * Decision kinds (and when):
+ *   FC_DEC_SCALE_UP_NOW       the crossing is within the lead time (or already happening);
+ *   FC_DEC_SCALE_UP_PREPARED  the crossing is later in the horizon: act at crossing - lead;
+ *   FC_DEC_SCALE_DOWN         every signal's upper band stays under down_at for the whole
+ *                             horizon and `now` is inside the scale-down window;
+ *   FC_DEC_NO_ACTION          otherwise, or inside the cooldown after the last action, or when
+ *                             the change would be smaller than one unit (hysteresis).
+ * Cold start: with fewer than min_history finite points in a signal, that signal is judged on
+ * its current value alone (reactive: up when it is over up_at), and the decision says so.
+ * Times are Unix seconds; the grid's last point is `now`. Pure functions: no I/O, no clock. */
+enum { FC_DEC_NO_ACTION, FC_DEC_SCALE_UP_NOW, FC_DEC_SCALE_UP_PREPARED, FC_DEC_SCALE_DOWN };
+
+typedef struct fc_rule_cfg {
+    double step_s;        /* grid step of the signals (seconds) */
+    size_t horizon;       /* steps forecast ahead */
+    double lead_s;        /* provisioning time: act this long before the crossing */
+    double cooldown_s;    /* no new action this long after the last one */
+    double margin;        /* safety margin: cross at up_at * (1 - margin) */
+    size_t smooth;        /* moving average of the upper band over this many steps (0, 1: none) */
+    double cap_min, cap_max;
+    double target;        /* utilisation per unit the desired capacity aims at (signal units) */
+    int down_from_min, down_to_min; /* scale-down window, minutes of the day (local time); -1: always */
+    int tz_offset_min;    /* local time = UTC + this */
+    size_t min_history;   /* fewer finite points: cold start (0: 2 * horizon) */
+    fc_opts fopts;        /* model, coverage, periods for fc_forecast */
+} fc_rule_cfg;
+
+typedef struct fc_signal {
+    const double *y;      /* history on the grid, oldest first, y[n-1] at `now` (NaN = gap) */
+    size_t n;
+    double up_at, down_at;/* thresholds in the signal's units */
+} fc_signal;
+
+typedef struct fc_decision {
+    int kind;             /* FC_DEC_* */
+    double urgency;       /* 1 = act now ... 0 = nothing to do; prepared: 1 - (act_at-now)/horizon */
+    double now;           /* the evaluation time */
+    double act_at;        /* when to act (now for immediate decisions; NaN for none) */
+    double cross_at;      /* first crossing of the smoothed upper band (NaN: none) */
+    double peak_at, peak; /* highest smoothed upper band value over the horizon, and when */
+    double capacity, desired;
+    int signal;           /* index of the signal that drove the decision (-1: none) */
+    int cold_start;       /* some signal was judged on its current value only */
+    int model;            /* the model of the driving signal's forecast */
+    char reason[256];     /* one sentence: what was seen and why this decision */
+} fc_decision;
+
+/* Decide for n_sig signals at time `now` with current capacity `capacity`; last_action_at:
+ * the time of the previous action (NaN: none) for the cooldown. OUT: *out; fc[i] (optional,
+ * NULL or arrays of 3 * horizon doubles per signal: yhat, lower, upper) receive the forecasts
+ * for the record. Returns 0, FC_EINVAL (bad config: message in out->reason), FC_ENOMEM. */
+int fc_decide(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, double capacity,
+              double now, double last_action_at, fc_decision *out, double **fc);
+
+/* Backtest a rule on one demand series: load[0..n) on the grid (absolute units, e.g. cores
+ * used), starting at t0. From index `from` on, every `every` steps the policy sees the
+ * signal load / capacity (as it would have been measured under its own capacity) up to that
+ * point only, decides, and a scale-up takes effect lead_s later (a scale-down at once).
+ * Policy FC_BT_PREDICTIVE uses fc_decide; FC_BT_REACTIVE scales to ceil(load/target) when
+ * the current signal is over up_at (and down under down_at), same lead, cooldown, clamps.
+ * Result: actions taken, minutes under-provisioned (steps where load > capacity * target,
+ * in minutes), mean capacity over the replayed span. */
+enum { FC_BT_PREDICTIVE, FC_BT_REACTIVE };
+typedef struct fc_bt_result {
+    size_t actions;
+    double minutes_under;
+    double mean_capacity;
+    size_t steps;         /* steps replayed */
+} fc_bt_result;
+int fc_backtest(const fc_rule_cfg *r, const double *load, size_t n, double t0, size_t from,
+                size_t every, double up_at, double down_at, double start_capacity, int policy,
+                fc_bt_result *out);
+
 #endif
