@@ -2,6 +2,8 @@
  * "scaling decisions"). Pure: no I/O, no clock, no global state.
  *
  * Per signal i:
+ *  0. With a capacity history (fc_signal.cap), y[j] becomes y[j] * cap[j] / capacity: what
+ *     the current capacity would have measured, so earlier scaling is not read as load.
  *  1. Count finite points. Fewer than min_history (0: 2 * horizon): cold start. The signal is
  *     judged on its last finite value v alone, held flat over the horizon: it "crosses" at
  *     `now` when v >= up_at (no margin: reactive), its peak is v at `now`, and it counts as
@@ -157,14 +159,34 @@ static int check_cfg(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, d
     return 0;
 }
 
+static int eval_series(const fc_rule_cfg *r, const fc_signal *s, const double *y, double now,
+                       double *buf, double *rec, sig_eval *e, size_t minh, size_t h);
+
 /* Evaluate signal i (see the file comment, steps 1-2). buf: 4 * h doubles of scratch. */
-static int eval_signal(const fc_rule_cfg *r, const fc_signal *s, double now, double *buf,
-                       double *rec, sig_eval *e) {
+static int eval_signal(const fc_rule_cfg *r, const fc_signal *s, double capacity, double now,
+                       double *buf, double *rec, sig_eval *e) {
     size_t h = r->horizon, minh = r->min_history ? r->min_history : 2 * h;
     memset(e, 0, sizeof *e);
     e->cross_at = NAN;
+    /* measured under other capacities: as the current capacity would have seen it */
+    double *adj = NULL;
+    const double *y = s->y;
+    if (s->cap) {
+        if (!(adj = malloc((s->n ? s->n : 1) * sizeof *adj))) return FC_ENOMEM;
+        for (size_t j = 0; j < s->n; j++)
+            adj[j] = isfinite(s->cap[j]) && s->cap[j] > 0 ? s->y[j] * s->cap[j] / capacity : NAN;
+        y = adj;
+    }
+    int rc = eval_series(r, s, y, now, buf, rec, e, minh, h);
+    free(adj);
+    return rc;
+}
+
+/* eval_signal on the (rescaled) history y[0..s->n). */
+static int eval_series(const fc_rule_cfg *r, const fc_signal *s, const double *y, double now,
+                       double *buf, double *rec, sig_eval *e, size_t minh, size_t h) {
     for (size_t j = 0; j < s->n; j++)
-        if (isfinite(s->y[j])) { e->finite++; e->last = s->y[j]; }
+        if (isfinite(y[j])) { e->finite++; e->last = y[j]; }
     double thr = s->up_at * (1 - r->margin);
     if (e->finite < minh) {
         e->cold = 1;
@@ -180,7 +202,7 @@ static int eval_signal(const fc_rule_cfg *r, const fc_signal *s, double now, dou
     fc_opts fo = r->fopts;
     if (fo.step_s == 0) fo.step_s = r->step_s;
     fc_info info;
-    int rc = fc_forecast(s->y, s->n, h, &fo, yhat, lo, hi, &info);
+    int rc = fc_forecast(y, s->n, h, &fo, yhat, lo, hi, &info);
     if (rc) return rc;
     e->model = info.model;
     size_t w = r->smooth > 1 ? r->smooth : 1;
@@ -222,7 +244,7 @@ int fc_decide(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, double c
     sig_eval *ev = calloc(n_sig, sizeof *ev);
     if (!buf || !ev) { free(buf); free(ev); return FC_ENOMEM; }
     for (size_t i = 0; i < n_sig; i++) {
-        rc = eval_signal(r, &sig[i], now, buf, fc ? fc[i] : NULL, &ev[i]);
+        rc = eval_signal(r, &sig[i], capacity, now, buf, fc ? fc[i] : NULL, &ev[i]);
         if (rc) {
             free(buf);
             free(ev);

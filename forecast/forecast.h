@@ -116,6 +116,10 @@ typedef struct fc_signal {
     const double *y;      /* history on the grid, oldest first, y[n-1] at `now` (NaN = gap) */
     size_t n;
     double up_at, down_at;/* thresholds in the signal's units */
+    const double *cap;    /* capacity in effect at each point (NULL: `capacity` throughout). A
+                           * signal measured under another capacity is rescaled to the current
+                           * one (y * cap / capacity) before it is forecast, so past scaling
+                           * does not look like load changes. */
 } fc_signal;
 
 typedef struct fc_decision {
