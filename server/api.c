@@ -570,6 +570,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_api_series_register(app);
     if (!rc) rc = srv_api_query_register(app);
     if (!rc) rc = srv_api_forecast_register(app);
+    if (!rc) rc = srv_api_rules_register(app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/resetRollupResultCache", false,
                                  h_reset_cache, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,

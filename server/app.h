@@ -50,6 +50,7 @@ typedef struct srv_app {
     atomic_uint_fast64_t rejected_rows[SRV_REJ_N]; /* samples in them, where known */
     struct srv_node_run *node;
     struct srv_scrape *scrape;  /* built-in scraper (server/scrape.h), or NULL */  /* built-in node collector (server/node_collector.h), or NULL */
+    struct srv_rules *rules;    /* -rules (server/rules.h), or NULL; immutable */
 } srv_app;
 
 /* Register every route on app->http. Returns 0 or AX_ENOMEM. */
@@ -59,6 +60,8 @@ int srv_api_series_register(srv_app *app);
 /* /api/v1/query and /api/v1/query_range (server/api_query.c); srv_api_register calls it. */
 int srv_api_query_register(srv_app *app);
 int srv_api_forecast_register(srv_app *app);
+/* GET /api/v1/rules (server/api_rules.c); srv_api_register calls it. */
+int srv_api_rules_register(srv_app *app);
 
 /* Append the /metrics exposition (Prometheus text format 0.0.4) to out: the HTTP part
  * (loop thread only: it reads the server's counters) and the rest (any thread). */

@@ -11,6 +11,7 @@
 #include "server/cli.h"
 #include "server/http.h"
 #include "server/node_collector.h"
+#include "server/rules.h"
 #include "server/scrape.h"
 
 #include <malloc.h>
@@ -29,6 +30,7 @@ typedef struct cfg {
     const char *head_max;
     const char *node_collect;
     const char *scrape_config;
+    const char *rules;
     const char *max_scrape_size;
     const char *lookback;
     const char *max_query_duration;
@@ -63,6 +65,7 @@ static cfg C = {
     .head_max = "2000000",
     .node_collect = "15s",
     .scrape_config = "",
+    .rules = "",
     .max_scrape_size = "16MB",
     .lookback = "5m",
     .max_query_duration = "30s",
@@ -93,6 +96,8 @@ static const flag_def FLAGS[] = {
      "collect this host's metrics (node_exporter names, job=\"node\") this often; 0 disables"},
     {"promscrape.config", &C.scrape_config, NULL,
      "scrape the targets of this Prometheus-format YAML file (scrape_configs; docs/scraping.md)"},
+    {"rules", &C.rules, NULL,
+     "scaling rules and webhooks from this YAML file (docs/rules.md); a bad file stops start-up"},
     {"promscrape.maxScrapeSize", &C.max_scrape_size, NULL,
      "a scrape whose response body is larger fails (up=0)"},
     {"search.lookbackDelta", &C.lookback, NULL,
@@ -252,6 +257,14 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (C.rules[0]) {
+        ax_err re = {0};
+        if (srv_rules_load(C.rules, &APP.rules, &re)) {
+            fprintf(stderr, "auspex: -rules=%s: %s\n", C.rules, re.msg);
+            srv_scrape_config_free(scfg);
+            return 2;
+        }
+    }
     if (parse_count("maxInsertRequestSize", C.max_insert, &max_insert) ||
         parse_count("storage.maxSeries", C.max_series, &max_series) ||
         parse_count("storage.headMaxSamples", C.head_max, &head_max))
@@ -390,6 +403,7 @@ int main(int argc, char **argv) {
     uv_run(loop, UV_RUN_DEFAULT);
     eng_close(e);
     pql_cache_free(APP.query_cache);
+    srv_rules_free(APP.rules);
     uv_loop_close(loop);
     fprintf(stderr, "auspex: stopped\n");
     return 0;

@@ -1,8 +1,9 @@
 /* server/scrape_config.c: scrape config YAML -> srv_scrape_config -> srv_scrape_target[].
  *
- * Two passes. First libyaml's event stream becomes a small tree (scalars, sequences,
- * mappings, each with its 1-based line) in a scratch arena; aliases, a second document
- * and nesting past YN_MAX_DEPTH are refused there, so the walk never meets them. Then
+ * Two passes. First libyaml's event stream becomes a small tree (server/yaml_tree.h:
+ * scalars, sequences, mappings, each with its 1-based line) in a scratch arena; aliases,
+ * a second document and nesting past SRV_YN_MAX_DEPTH are refused there, so the walk
+ * never meets them. Then
  * one function per YAML object walks its mapping strictly: every key must be known,
  * appear once and have the right shape, and every error names the line and the key path
  * (`scrape_configs[1].basic_auth`). The walk copies what it keeps into the config's own
@@ -17,6 +18,7 @@
  * copied into one malloc'd block per target (labels array followed by their strings).
  */
 #include "server/scrape_config.h"
+#include "server/yaml_tree.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -24,110 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
 
-#define YN_MAX_DEPTH 64
-#define YN_MAX_KEYS 1000            /* keys in one mapping */
-#define YN_MAX_NODES 200000         /* YAML nodes in one file */
 #define SC_MAX_SECRET_FILE (64u << 10)
 #define SC_MAX_LABELS 256           /* labels in one labels/external_labels map */
 #define SC_TARGET_LABEL_CAP 512
 
-/* ---- the YAML tree ---- */
-
-enum { YN_SCALAR, YN_SEQ, YN_MAP };
-
-typedef struct yn yn;
-struct yn {
-    int kind;
-    int line;    /* 1-based */
-    bool null_;  /* a plain "", "~" or "null" scalar */
-    bool quoted; /* a quoted scalar (never a bool, number or null) */
-    const char *s; /* scalar bytes, NUL-terminated */
-    size_t len;
-    yn *kid, *last, *next; /* children: sequence items, or key, value, key, value... */
-    size_t n;
-};
-
-static int yaml_tree(const char *text, size_t len, ax_arena *a, yn **root, ax_err *e) {
-    yaml_parser_t p;
-    if (!yaml_parser_initialize(&p)) return ax_err_set(e, AX_ENOMEM, "yaml: out of memory");
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    yn *stack[YN_MAX_DEPTH + 1];
-    int depth = 0, docs = 0, rc = 0;
-    size_t nodes = 0;
-    yn *top = NULL;
-    bool done = false;
-    while (!done && !rc) {
-        yaml_event_t ev;
-        if (!yaml_parser_parse(&p, &ev)) {
-            rc = ax_err_set(e, AX_EINVAL, "line %lu: YAML syntax error: %s%s%s",
-                            (unsigned long)p.problem_mark.line + 1, p.problem ? p.problem : "invalid YAML",
-                            p.context ? " " : "", p.context ? p.context : "");
-            break;
-        }
-        int line = (int)ev.start_mark.line + 1;
-        yn *node = NULL;
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT: done = true; break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (++docs > 1) rc = ax_err_set(e, AX_EINVAL, "line %d: only one YAML document is allowed", line);
-            break;
-        case YAML_ALIAS_EVENT:
-            rc = ax_err_set(e, AX_EINVAL, "line %d: YAML aliases are not supported", line);
-            break;
-        case YAML_SCALAR_EVENT:
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT:
-            if (++nodes > YN_MAX_NODES) {
-                rc = ax_err_set(e, AX_EINVAL, "line %d: more than %d YAML nodes", line, YN_MAX_NODES);
-                break;
-            }
-            node = ax_arena_alloc(a, sizeof *node);
-            if (!node) { rc = ax_err_set(e, AX_ENOMEM, "yaml: out of memory"); break; }
-            memset(node, 0, sizeof *node);
-            node->line = line;
-            if (ev.type == YAML_SCALAR_EVENT) {
-                size_t n = ev.data.scalar.length;
-                char *s = ax_arena_alloc(a, n + 1);
-                if (!s) { rc = ax_err_set(e, AX_ENOMEM, "yaml: out of memory"); break; }
-                memcpy(s, ev.data.scalar.value, n);
-                s[n] = 0;
-                node->kind = YN_SCALAR;
-                node->s = s;
-                node->len = n;
-                node->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-                node->null_ = !node->quoted && (n == 0 || !strcmp(s, "~") || !strcmp(s, "null") ||
-                                                !strcmp(s, "Null") || !strcmp(s, "NULL"));
-            } else {
-                node->kind = ev.type == YAML_SEQUENCE_START_EVENT ? YN_SEQ : YN_MAP;
-            }
-            if (depth > 0) {
-                yn *par = stack[depth - 1];
-                if (par->last) par->last->next = node;
-                else par->kid = node;
-                par->last = node;
-                par->n++;
-            } else if (!top) {
-                top = node;
-            }
-            if (node->kind != YN_SCALAR) {
-                if (depth >= YN_MAX_DEPTH) { rc = ax_err_set(e, AX_EINVAL, "line %d: YAML nested too deeply", line); break; }
-                stack[depth++] = node;
-            }
-            break;
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            if (depth > 0) depth--;
-            break;
-        default: break;
-        }
-        yaml_event_delete(&ev);
-    }
-    yaml_parser_delete(&p);
-    if (!rc) *root = top;
-    return rc;
-}
+typedef srv_yn yn;
 
 /* ---- walking helpers ---- */
 
@@ -152,24 +56,16 @@ static int bad(sc *c, const yn *n, const char *path, const char *fmt, ...) {
 
 static int nomem(sc *c) { return ax_err_set(c->e, AX_ENOMEM, "scrape config: out of memory"); }
 
-static const char *kind_name(const yn *n) {
-    return n->kind == YN_MAP ? "a mapping" : n->kind == YN_SEQ ? "a list" : "a scalar";
-}
+static const char *kind_name(const yn *n) { return srv_yn_kind_name(n); }
 
-/* Check that map is a mapping with scalar, unique keys (at most YN_MAX_KEYS). */
+/* Check that map is a mapping with scalar, unique keys (at most SRV_YN_MAX_KEYS). */
 static int check_map(sc *c, const yn *m, const char *path) {
-    if (m->kind != YN_MAP) return bad(c, m, path, "expected a mapping, got %s", kind_name(m));
-    if (m->n / 2 > YN_MAX_KEYS) return bad(c, m, path, "more than %d keys", YN_MAX_KEYS);
-    for (const yn *k = m->kid; k && k->next; k = k->next->next) {
-        if (k->kind != YN_SCALAR) return bad(c, k, path, "mapping keys must be strings");
-        for (const yn *j = m->kid; j != k; j = j->next->next)
-            if (j->len == k->len && !memcmp(j->s, k->s, k->len))
-                return bad(c, k, path, "duplicate key \"%.64s\"", k->s);
-    }
-    return 0;
+    char msg[160];
+    const yn *at = srv_yn_map_check(m, msg, sizeof msg);
+    return at ? bad(c, at, path, "%s", msg) : 0;
 }
 
-static bool key_is(const yn *k, const char *s) { return k->len == strlen(s) && !memcmp(k->s, s, k->len); }
+static bool key_is(const yn *k, const char *s) { return srv_yn_key_is(k, s); }
 
 static char *dup_arena(sc *c, const char *s, size_t n) {
     char *d = ax_arena_alloc(c->a, n + 1);
@@ -179,7 +75,7 @@ static char *dup_arena(sc *c, const char *s, size_t n) {
 
 /* A string value (any scalar; null leaves *out as is). The value is never printed. */
 static int get_str(sc *c, const yn *v, const char *path, const char *key, char **out) {
-    if (v->kind != YN_SCALAR) return bad(c, v, path, "\"%s\" must be a string, got %s", key, kind_name(v));
+    if (v->kind != SRV_YN_SCALAR) return bad(c, v, path, "\"%s\" must be a string, got %s", key, kind_name(v));
     if (v->null_) return 0;
     if (memchr(v->s, 0, v->len)) return bad(c, v, path, "\"%s\" contains a NUL byte", key);
     *out = dup_arena(c, v->s, v->len);
@@ -189,19 +85,19 @@ static int get_str(sc *c, const yn *v, const char *path, const char *key, char *
 static int get_bool(sc *c, const yn *v, const char *path, const char *key, bool *out) {
     static const char *const t[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
     static const char *const f[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
-    if (v->kind == YN_SCALAR && v->null_) return 0;
-    if (v->kind == YN_SCALAR && !v->quoted)
+    if (v->kind == SRV_YN_SCALAR && v->null_) return 0;
+    if (v->kind == SRV_YN_SCALAR && !v->quoted)
         for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
             if (!strcmp(v->s, t[i])) { *out = true; return 0; }
             if (!strcmp(v->s, f[i])) { *out = false; return 0; }
         }
-    if (v->kind != YN_SCALAR) return bad(c, v, path, "\"%s\" must be true or false, got %s", key, kind_name(v));
+    if (v->kind != SRV_YN_SCALAR) return bad(c, v, path, "\"%s\" must be true or false, got %s", key, kind_name(v));
     return bad(c, v, path, "\"%s\" must be true or false, got \"%.32s\"", key, v->s);
 }
 
 static int get_uint(sc *c, const yn *v, const char *path, const char *key, uint64_t *out) {
-    if (v->kind == YN_SCALAR && v->null_) return 0;
-    if (v->kind != YN_SCALAR) return bad(c, v, path, "\"%s\" must be a number, got %s", key, kind_name(v));
+    if (v->kind == SRV_YN_SCALAR && v->null_) return 0;
+    if (v->kind != SRV_YN_SCALAR) return bad(c, v, path, "\"%s\" must be a number, got %s", key, kind_name(v));
     uint64_t x = 0;
     bool ok = v->len > 0 && v->len <= 19;
     for (size_t i = 0; ok && i < v->len; i++) {
@@ -225,8 +121,8 @@ static bool prom_duration(const char *s, size_t len, int64_t *ms) {
 
 /* A duration value. Null leaves *ms. */
 static int get_duration(sc *c, const yn *v, const char *path, const char *key, int64_t *ms) {
-    if (v->kind == YN_SCALAR && v->null_) return 0;
-    if (v->kind != YN_SCALAR) return bad(c, v, path, "\"%s\" must be a duration, got %s", key, kind_name(v));
+    if (v->kind == SRV_YN_SCALAR && v->null_) return 0;
+    if (v->kind != SRV_YN_SCALAR) return bad(c, v, path, "\"%s\" must be a duration, got %s", key, kind_name(v));
     int64_t x;
     if (!prom_duration(v->s, v->len, &x))
         return bad(c, v, path, "\"%s\": not a valid duration \"%.32s\" (use e.g. 15s, 1m, 1h30m)", key, v->s);
@@ -238,13 +134,13 @@ static int get_duration(sc *c, const yn *v, const char *path, const char *key, i
 static int get_str_list(sc *c, const yn *v, const char *path, const char *key, char ***out, size_t *n_out) {
     *out = NULL;
     *n_out = 0;
-    if (v->kind == YN_SCALAR && v->null_) return 0;
-    if (v->kind != YN_SEQ) return bad(c, v, path, "\"%s\" must be a list, got %s", key, kind_name(v));
+    if (v->kind == SRV_YN_SCALAR && v->null_) return 0;
+    if (v->kind != SRV_YN_SEQ) return bad(c, v, path, "\"%s\" must be a list, got %s", key, kind_name(v));
     char **arr = v->n ? ax_arena_alloc(c->a, v->n * sizeof *arr) : NULL;
     if (v->n && !arr) return nomem(c);
     size_t i = 0;
     for (const yn *it = v->kid; it; it = it->next, i++) {
-        if (it->kind != YN_SCALAR || it->null_)
+        if (it->kind != SRV_YN_SCALAR || it->null_)
             return bad(c, it, path, "\"%s\"[%zu] must be a string", key, i);
         arr[i] = NULL;
         int rc = get_str(c, it, path, key, &arr[i]);
@@ -259,7 +155,7 @@ static int get_str_list(sc *c, const yn *v, const char *path, const char *key, c
 static int get_labels(sc *c, const yn *v, const char *path, const char *key, ax_label **out, size_t *n_out) {
     *out = NULL;
     *n_out = 0;
-    if (v->kind == YN_SCALAR && v->null_) return 0;
+    if (v->kind == SRV_YN_SCALAR && v->null_) return 0;
     char p[160];
     snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
     int rc = check_map(c, v, p);
@@ -272,7 +168,7 @@ static int get_labels(sc *c, const yn *v, const char *path, const char *key, ax_
     for (const yn *k = v->kid; k && k->next; k = k->next->next, i++) {
         const yn *val = k->next;
         if (!ax_label_name_valid(k->s, k->len)) return bad(c, k, p, "\"%.64s\" is not a valid label name", k->s);
-        if (val->kind != YN_SCALAR) return bad(c, val, p, "value of \"%.64s\" must be a string", k->s);
+        if (val->kind != SRV_YN_SCALAR) return bad(c, val, p, "value of \"%.64s\" must be a string", k->s);
         if (memchr(val->s, 0, val->len)) return bad(c, val, p, "value of \"%.64s\" contains a NUL byte", k->s);
         if (!ax_utf8_valid(val->s, val->len)) return bad(c, val, p, "value of \"%.64s\" is not valid UTF-8", k->s);
         char *name = dup_arena(c, k->s, k->len);
@@ -286,7 +182,7 @@ static int get_labels(sc *c, const yn *v, const char *path, const char *key, ax_
 }
 
 /* An empty section: null, [] or {}. */
-static bool is_empty(const yn *v) { return (v->kind == YN_SCALAR && v->null_) || (v->kind != YN_SCALAR && v->n == 0); }
+static bool is_empty(const yn *v) { return (v->kind == SRV_YN_SCALAR && v->null_) || (v->kind != SRV_YN_SCALAR && v->n == 0); }
 
 /* Read a secret file (trimmed as Go's strings.TrimSpace does for ASCII space). */
 static int read_secret(sc *c, const yn *v, const char *path, const char *key, const char *file, char **out) {
@@ -325,7 +221,7 @@ static int parse_relabel_one(sc *c, const yn *m, const char *path, srv_relabel *
         const yn *v = k->next;
         if (key_is(k, "source_labels")) {
             rc = get_str_list(c, v, path, "source_labels", &src, &sp.n_source);
-            sp.has_source = !(v->kind == YN_SCALAR && v->null_);
+            sp.has_source = !(v->kind == SRV_YN_SCALAR && v->null_);
         } else if (key_is(k, "separator")) rc = get_str(c, v, path, "separator", &sep);
         else if (key_is(k, "target_label")) rc = get_str(c, v, path, "target_label", &tl);
         else if (key_is(k, "regex")) {
@@ -354,8 +250,8 @@ static int parse_relabel_list(sc *c, const yn *v, const char *path, const char *
                               size_t *n_out) {
     *out = NULL;
     *n_out = 0;
-    if (v->kind == YN_SCALAR && v->null_) return 0;
-    if (v->kind != YN_SEQ) return bad(c, v, path, "\"%s\" must be a list, got %s", key, kind_name(v));
+    if (v->kind == SRV_YN_SCALAR && v->null_) return 0;
+    if (v->kind != SRV_YN_SEQ) return bad(c, v, path, "\"%s\" must be a list, got %s", key, kind_name(v));
     srv_relabel *rs = v->n ? ax_arena_alloc(c->a, v->n * sizeof *rs) : NULL;
     if (v->n && !rs) return nomem(c);
     size_t i = 0;
@@ -425,7 +321,7 @@ static int parse_tls(sc *c, const yn *m, const char *path, srv_scrape_job *j) {
 }
 
 static int parse_params(sc *c, const yn *m, const char *path, srv_scrape_job *j) {
-    if (m->kind == YN_SCALAR && m->null_) return 0;
+    if (m->kind == SRV_YN_SCALAR && m->null_) return 0;
     int rc = check_map(c, m, path);
     if (rc) return rc;
     size_t n = m->n / 2;
@@ -443,8 +339,8 @@ static int parse_params(sc *c, const yn *m, const char *path, srv_scrape_job *j)
 }
 
 static int parse_static(sc *c, const yn *v, const char *path, srv_scrape_job *j) {
-    if (v->kind == YN_SCALAR && v->null_) return 0;
-    if (v->kind != YN_SEQ) return bad(c, v, path, "\"static_configs\" must be a list, got %s", kind_name(v));
+    if (v->kind == SRV_YN_SCALAR && v->null_) return 0;
+    if (v->kind != SRV_YN_SEQ) return bad(c, v, path, "\"static_configs\" must be a list, got %s", kind_name(v));
     j->static_configs = v->n ? ax_arena_alloc(c->a, v->n * sizeof *j->static_configs) : NULL;
     if (v->n && !j->static_configs) return nomem(c);
     size_t i = 0;
@@ -580,7 +476,7 @@ static int parse_job(sc *c, const yn *m, const char *path, srv_scrape_config *cf
 /* ---- top level ---- */
 
 static int parse_global(sc *c, const yn *m, srv_scrape_config *cfg) {
-    if (m->kind == YN_SCALAR && m->null_) return 0;
+    if (m->kind == SRV_YN_SCALAR && m->null_) return 0;
     int rc = check_map(c, m, "global");
     int64_t ignored, timeout = 0;
     for (const yn *k = m->kid; k && k->next && !rc; k = k->next->next) {
@@ -619,10 +515,10 @@ static int parse_doc(const char *yaml, size_t len, const char *base, srv_scrape_
     ax_arena_init(&tree, 256u << 20);
     sc c = {.a = &cfg->mem, .e = e, .base = base};
     yn *root = NULL;
-    int rc = yaml_tree(yaml, len, &tree, &root, e);
+    int rc = srv_yaml_tree(yaml, len, &tree, &root, e);
     cfg->interval_ms = 60000;
     cfg->timeout_ms = 10000;
-    if (!rc && root && !(root->kind == YN_SCALAR && root->null_)) {
+    if (!rc && root && !(root->kind == SRV_YN_SCALAR && root->null_)) {
         rc = check_map(&c, root, "");
         const yn *jobs = NULL, *global = NULL;
         for (const yn *k = root && !rc ? root->kid : NULL; k && k->next && !rc; k = k->next->next) {
@@ -637,8 +533,8 @@ static int parse_doc(const char *yaml, size_t len, const char *base, srv_scrape_
             }
         }
         if (!rc && global) rc = parse_global(&c, global, cfg);
-        if (!rc && jobs && !(jobs->kind == YN_SCALAR && jobs->null_)) {
-            if (jobs->kind != YN_SEQ) rc = bad(&c, jobs, "scrape_configs", "expected a list, got %s", kind_name(jobs));
+        if (!rc && jobs && !(jobs->kind == SRV_YN_SCALAR && jobs->null_)) {
+            if (jobs->kind != SRV_YN_SEQ) rc = bad(&c, jobs, "scrape_configs", "expected a list, got %s", kind_name(jobs));
             else if (jobs->n) {
                 cfg->jobs = ax_arena_alloc(&cfg->mem, jobs->n * sizeof *cfg->jobs);
                 if (!cfg->jobs) rc = nomem(&c);
@@ -703,7 +599,7 @@ int srv_relabel_parse_yaml(const char *yaml, size_t len, ax_arena *a, srv_relabe
     ax_arena tree;
     ax_arena_init(&tree, 64u << 20);
     yn *root = NULL;
-    int rc = yaml_tree(yaml, len, &tree, &root, e);
+    int rc = srv_yaml_tree(yaml, len, &tree, &root, e);
     sc c = {.a = a, .e = e};
     srv_relabel *in_arena = NULL, *rs = NULL;
     size_t n = 0;
