@@ -4,31 +4,13 @@
  * coverage measured over many series, no NaN ever), plus one real NAB series if present.
  * Every random series comes from a fixed-seed generator, so the numbers are reproducible. */
 #include "forecast/forecast_int.h"
-#include "test.h"
+#include "fc_test.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
-#define CHECK_NEAR(exp, act, tol)                                                     \
-    do {                                                                              \
-        double e_ = (exp), a_ = (act);                                                \
-        if (!(fabs(e_ - a_) <= (tol))) FAILF("%s: expected %.10g +- %g, got %.10g", #act, e_, (double)(tol), a_); \
-    } while (0)
-
-/* ---- deterministic noise ---- */
-typedef struct rng { uint64_t s; } rng;
-static double unif(rng *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-static double gauss(rng *r) {
-    return sqrt(-2.0 * log(unif(r))) * cos(2.0 * M_PI * unif(r));
-}
 
 /* ---- baselines ---- */
 
@@ -454,29 +436,11 @@ TEST(test_forecast_timing_n4032) {
 
 /* ---- real data ---- */
 
-static const char *nab_path(void) {
-    static char path[1024];
-    const char *me = __FILE__, *cut = strstr(me, "tests/unit/forecast/");
-    if (!cut) return "../shared/data/nab/ec2_cpu_utilization_5f5533.csv";
-    snprintf(path, sizeof path, "%.*s../shared/data/nab/ec2_cpu_utilization_5f5533.csv",
-             (int)(cut - me), me);
-    return path;
-}
 
 TEST(test_forecast_nab_ec2_cpu) {
-    FILE *f = fopen(nab_path(), "r");
-    if (!f) { printf("  skipped: %s not found\n", nab_path()); return; }
     double *y = malloc(8192 * sizeof *y);
-    size_t n = 0;
-    char line[256];
-    while (n < 8192 && fgets(line, sizeof line, f)) {
-        char *c = strchr(line, ',');
-        if (!c) continue;
-        char *end;
-        double v = strtod(c + 1, &end);
-        if (end != c + 1) y[n++] = v;
-    }
-    fclose(f);
+    size_t n = fc_test_nab("ec2_cpu_utilization_5f5533", y, 8192);
+    if (!n) { free(y); return; }
     CHECK(n > 4000);
     /* hold out the last 288 (one day at 5 minutes) */
     size_t h = 288, tr = n - h;

@@ -4,28 +4,11 @@
  * (fc_decide) against the reactive one on a synthetic daily sinusoid with a 30-minute lead.
  * The noise comes from a fixed-seed generator, so the numbers are reproducible. */
 #include "forecast/forecast.h"
-#include "test.h"
+#include "fc_test.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#define CHECK_NEAR(exp, act, tol)                                                     \
-    do {                                                                              \
-        double e_ = (exp), a_ = (act);                                                \
-        if (!(fabs(e_ - a_) <= (tol))) FAILF("%s: expected %.10g +- %g, got %.10g", #act, e_, (double)(tol), a_); \
-    } while (0)
-
-typedef struct rng { uint64_t s; } rng;
-static double unif(rng *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-static double gauss(rng *r) {
-    return sqrt(-2.0 * log(unif(r))) * cos(2.0 * M_PI * unif(r));
-}
 
 /* 5-minute grid, lead 10 min (2 steps), cooldown 15 min (3 steps), target 0.5. */
 static fc_rule_cfg small_rule(void) {

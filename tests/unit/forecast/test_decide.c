@@ -6,7 +6,7 @@
  * present. Every decision is checked for NaN (only act_at and cross_at may be NaN, and only
  * when there is none). Random series come from a fixed-seed generator. */
 #include "forecast/forecast.h"
-#include "test.h"
+#include "fc_test.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,18 +15,6 @@
 #define DAY 288                    /* steps per day at 5 minutes */
 #define T0 1699920000.0            /* 2023-11-14 00:00:00 UTC: grid index 0 */
 
-/* ---- deterministic noise ---- */
-typedef struct rng { uint64_t s; } rng;
-static double unif(rng *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-static double gauss(rng *r) {
-    return sqrt(-2.0 * log(unif(r))) * cos(2.0 * M_PI * unif(r));
-}
 
 /* The rule most tests start from: 5-min grid, 4 h ahead, 30 min lead and cooldown. */
 static fc_rule_cfg base_rule(void) {
@@ -453,29 +441,11 @@ TEST(test_decide_multi_signal_driver) {
 
 /* ---- real data ---- */
 
-static const char *nab_path(void) {
-    static char path[1024];
-    const char *me = __FILE__, *cut = strstr(me, "tests/unit/forecast/");
-    if (!cut) return "../shared/data/nab/ec2_cpu_utilization_53ea38.csv";
-    snprintf(path, sizeof path, "%.*s../shared/data/nab/ec2_cpu_utilization_53ea38.csv",
-             (int)(cut - me), me);
-    return path;
-}
 
 TEST(test_decide_nab_ec2_cpu_peak) {
-    FILE *f = fopen(nab_path(), "r");
-    if (!f) { printf("  skipped: %s not found\n", nab_path()); return; }
     double *y = malloc(8192 * sizeof *y);
-    size_t n = 0;
-    char line[256];
-    while (n < 8192 && fgets(line, sizeof line, f)) {
-        char *c = strchr(line, ',');
-        if (!c) continue;
-        char *end;
-        double v = strtod(c + 1, &end);
-        if (end != c + 1) y[n++] = v;
-    }
-    fclose(f);
+    size_t n = fc_test_nab("ec2_cpu_utilization_53ea38", y, 8192);
+    if (!n) { free(y); return; }
     CHECK(n > 4000);
     /* 5-min CPU % from 2014-02-14 14:30 UTC, a small daily bump around 03:15 UTC (19:15 in
      * US Pacific time). Decide at 22:00 UTC on Feb 27 (14:00 Pacific, the afternoon before

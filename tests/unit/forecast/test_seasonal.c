@@ -5,7 +5,7 @@
  * The bounds sit 2-10x above the errors measured when the tests were written (noted next
  * to them), so they catch a broken fit without being fragile. */
 #include "forecast/forecast_int.h"
-#include "test.h"
+#include "fc_test.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -13,30 +13,12 @@
 #define DAY 288
 #define WEEK 2016
 
-#define CHECK_NEAR(exp, act, tol)                                                     \
-    do {                                                                              \
-        double e_ = (exp), a_ = (act);                                                \
-        if (!(fabs(e_ - a_) <= (tol)))                                                \
-            FAILF("%s: expected %.10g +- %g, got %.10g", #act, e_, (double)(tol), a_); \
-    } while (0)
 #define CHECK_BELOW(bound, act)                                                       \
     do {                                                                              \
         double b_ = (bound), a_ = (act);                                              \
         if (!(a_ <= b_)) FAILF("%s: expected <= %.4g, got %.4g", #act, b_, a_);       \
     } while (0)
 
-/* splitmix64 + Box-Muller: reproducible Gaussian noise */
-typedef struct prng { uint64_t s; } prng;
-static double prng_unif(prng *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-static double prng_gauss(prng *r) {
-    return sqrt(-2.0 * log(prng_unif(r))) * cos(2.0 * M_PI * prng_unif(r));
-}
 
 /* Noiseless truth at step i: level + slope*i + daily shape + weekly shape (weekend dip). */
 typedef struct shape {
@@ -52,10 +34,10 @@ static double truth(const shape *s, size_t i) {
 /* y[0..n+h) = truth + sd * noise; the model sees y[0..n), the test scores y_true[n..n+h). */
 static void make(const shape *s, double sd, uint64_t seed, size_t n, size_t h, double *y,
                  double *yt) {
-    prng r = {seed};
+    rng r = {seed};
     for (size_t i = 0; i < n + h; i++) {
         yt[i] = truth(s, i);
-        y[i] = yt[i] + sd * prng_gauss(&r);
+        y[i] = yt[i] + sd * gauss(&r);
     }
 }
 
@@ -212,9 +194,9 @@ TEST(test_seasonal_spikes_do_not_bend_the_fit) {
     static double y[N + H], yt[N + H];
     shape s = {100, 0.002, 10, 4};
     make(&s, 1.0, 1234, N, H, y, yt);
-    prng r = {77};
+    rng r = {77};
     for (size_t i = 0; i < N; i++) {
-        double u = prng_unif(&r);
+        double u = unif(&r);
         if (u < 0.02) y[i] += 50;
         else if (u < 0.025) y[i] -= 50;
     }
@@ -232,9 +214,9 @@ TEST(test_seasonal_gaps) {
     static double y[N + H], yt[N + H];
     shape s = {100, 0.002, 10, 4};
     make(&s, 1.0, 555, N, H, y, yt);
-    prng r = {8};
+    rng r = {8};
     for (size_t i = 0; i < N; i++)
-        if (prng_unif(&r) < 0.1) y[i] = NAN;
+        if (unif(&r) < 0.1) y[i] = NAN;
     for (size_t i = 5 * DAY; i < 6 * DAY; i++) y[i] = NAN;
     for (size_t i = N - 5; i < N; i++) y[i] = NAN;
     y[100] = INFINITY; /* treated as missing too */
@@ -274,8 +256,8 @@ TEST(test_seasonal_no_periods_trend_only) {
     /* no usable period (none given, or longer than half the history): a robust line */
     enum { N = 300, H = 50 };
     double y[N], out[H];
-    prng r = {3};
-    for (size_t i = 0; i < N; i++) y[i] = 10 - 0.05 * (double)i + 0.3 * prng_gauss(&r);
+    rng r = {3};
+    for (size_t i = 0; i < N; i++) y[i] = 10 - 0.05 * (double)i + 0.3 * gauss(&r);
     size_t per[1] = {200};
     for (int c = 0; c < 2; c++) {
         CHECK_EQ_INT(0, fc__seasonal(y, N, c ? per : NULL, c ? 1 : 0, H, out));
@@ -291,8 +273,8 @@ TEST(test_seasonal_wrong_period_hint) {
     /* pure noise around a level, with a period hint: no invented season, no drift */
     enum { N = 1000, H = 100 };
     double y[N], out[H];
-    prng r = {11};
-    for (size_t i = 0; i < N; i++) y[i] = 20 + prng_gauss(&r);
+    rng r = {11};
+    for (size_t i = 0; i < N; i++) y[i] = 20 + gauss(&r);
     size_t per[1] = {50};
     CHECK_EQ_INT(0, fc__seasonal(y, N, per, 1, H, out));
     double e = 0;
@@ -320,11 +302,11 @@ TEST(test_seasonal_never_nan) {
      * odd periods (2, 3, equal, multiples), h much longer than the history */
     enum { N = 400, H = 1000 };
     static double y[N], out[H];
-    prng r = {2024};
+    rng r = {2024};
     size_t per[3] = {2, 3, 6};
     for (int c = 0; c < 5; c++) {
         for (size_t i = 0; i < N; i++) {
-            double g = prng_gauss(&r);
+            double g = gauss(&r);
             switch (c) {
             case 0: y[i] = 1e300 * (0.5 + 0.1 * g); break;
             case 1: y[i] = i == 200 ? 1e250 : g; break;
@@ -339,7 +321,7 @@ TEST(test_seasonal_never_nan) {
         else CHECK_EQ_INT(FC_EINVAL, rc);
     }
     size_t same[3] = {24, 24, 48};
-    for (size_t i = 0; i < N; i++) y[i] = sin(2 * M_PI * (double)i / 24) + 0.1 * prng_gauss(&r);
+    for (size_t i = 0; i < N; i++) y[i] = sin(2 * M_PI * (double)i / 24) + 0.1 * gauss(&r);
     CHECK_EQ_INT(0, fc__seasonal(y, N, same, 3, H, out));
     CHECK(all_finite(out, H));
 }
