@@ -19,6 +19,7 @@
  * mean capacities, ratios predictive / reactive), and `result ...` lines (key=value).
  */
 /* link: ax_forecast */
+#include "bench/nab.h"
 #include "forecast/forecast.h"
 
 #include <errno.h>
@@ -46,58 +47,6 @@ static void die(const char *what, const char *detail) {
     exit(1);
 }
 
-static void *xrealloc(void *p, size_t n) {
-    p = realloc(p, n ? n : 1);
-    if (!p) die("out of memory", "");
-    return p;
-}
-
-static int64_t days_from_civil(int y, int m, int d) { /* H. Hinnant's algorithm */
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Read a NAB CSV onto the 5-minute grid from its first timestamp. OUT: *t0 (Unix s). */
-static double *nab_load(const char *dir, const char *name, size_t *n_out, double *t0) {
-    char path[1200], line[256];
-    snprintf(path, sizeof path, "%s/%s.csv", dir, name);
-    FILE *f = fopen(path, "r");
-    if (!f) die(path, strerror(errno));
-    size_t cap = 0, n = 0;
-    int64_t *ts = NULL;
-    double *v = NULL;
-    if (!fgets(line, sizeof line, f)) die(path, "no header");
-    while (fgets(line, sizeof line, f)) {
-        int Y, M, D, h, mi, s, used = 0;
-        if (sscanf(line, "%d-%d-%d %d:%d:%d,%n", &Y, &M, &D, &h, &mi, &s, &used) != 6 || !used)
-            die(path, "bad line");
-        if (n == cap) {
-            cap = cap ? 2 * cap : 4096;
-            ts = xrealloc(ts, cap * sizeof *ts);
-            v = xrealloc(v, cap * sizeof *v);
-        }
-        ts[n] = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + s;
-        v[n++] = strtod(line + used, NULL);
-    }
-    fclose(f);
-    if (n < 2) die(path, "too short");
-    size_t ng = (size_t)((ts[n - 1] - ts[0]) / STEP) + 1;
-    double *y = xrealloc(NULL, ng * sizeof *y);
-    for (size_t i = 0, j = 0; i < ng; i++) {
-        int64_t t = ts[0] + (int64_t)i * STEP;
-        while (j + 1 < n && ts[j + 1] <= t) j++;
-        y[i] = v[j];
-    }
-    *t0 = (double)ts[0];
-    *n_out = ng;
-    free(ts);
-    free(v);
-    return y;
-}
 
 static double acf(const double *y, size_t n, size_t lag) {
     if (lag >= n) return NAN;
@@ -138,7 +87,7 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < N_FILES; k++) {
         size_t n;
         double t0;
-        double *y = nab_load(dir, FILES[k], &n, &t0);
+        double *y = nab_load_grid(dir, FILES[k], &n, &t0);
         int pct = strstr(FILES[k], "cpu") != NULL;
         double scale = 0.1;
         if (!pct) {

@@ -38,6 +38,7 @@
  * cross-check: any disagreement above 1e-9 is reported).
  */
 /* link: ax_forecast */
+#include "bench/nab.h"
 #include "forecast/forecast.h"
 
 #include <errno.h>
@@ -154,14 +155,6 @@ static double m_mase(const double *tr, size_t n, size_t m, const double *y, cons
 
 /* ---- data ---- */
 
-static int64_t days_from_civil(int y, int m, int d) { /* H. Hinnant's algorithm */
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 typedef struct series {
     const char *id, *group;
@@ -169,51 +162,10 @@ typedef struct series {
     size_t n;
 } series;
 
-/* Read a NAB CSV and put it on the 5-minute grid starting at its first timestamp. */
+/* Read a NAB CSV onto the 5-minute grid (bench/nab.h). */
 static void nab_load(const char *dir, const char *name, series *out) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s.csv", dir, name);
-    size_t len;
-    char *b = read_all(path, &len);
-    size_t cap = 1024, n = 0;
-    int64_t *ts = xmalloc(cap * sizeof *ts);
-    double *v = xmalloc(cap * sizeof *v);
-    char *p = strchr(b, '\n');
-    if (!p) die(path, "no header");
-    p++;
-    while (*p) {
-        int Y, M, D, h, mi, s, used = 0;
-        if (sscanf(p, "%d-%d-%d %d:%d:%d,%n", &Y, &M, &D, &h, &mi, &s, &used) != 6 || !used)
-            die(path, "bad line");
-        char *end;
-        double x = strtod(p + used, &end);
-        if (end == p + used) die(path, "bad value");
-        if (n == cap) {
-            cap *= 2;
-            ts = realloc(ts, cap * sizeof *ts);
-            v = realloc(v, cap * sizeof *v);
-            if (!ts || !v) die("out of memory", "");
-        }
-        ts[n] = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + s;
-        v[n] = x;
-        n++;
-        p = strchr(end, '\n');
-        if (!p) break;
-        p++;
-    }
-    free(b);
-    if (n < 2) die(path, "too short");
-    size_t ng = (size_t)((ts[n - 1] - ts[0]) / NAB_STEP) + 1;
-    out->y = xmalloc(ng * sizeof *out->y);
-    size_t j = 0;
-    for (size_t i = 0; i < ng; i++) {
-        int64_t t = ts[0] + (int64_t)i * NAB_STEP;
-        while (j + 1 < n && ts[j + 1] <= t) j++;
-        out->y[i] = v[j];
-    }
-    out->n = ng;
-    free(ts);
-    free(v);
+    double t0;
+    out->y = nab_load_grid(dir, name, &out->n, &t0);
 }
 
 /* Parse hourly-train.csv: rows "id","v1",...,"" (padded). */

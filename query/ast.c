@@ -117,6 +117,16 @@ static const char *const agg_names[] = {"sum", "avg", "count", "min", "max", "gr
 const char *pql_op_name(int op) {
     return op >= 0 && op < (int)(sizeof op_names / sizeof op_names[0]) ? op_names[op] : "?";
 }
+const char *pql_type_name(int t) {
+    switch (t) {
+    case PQL_T_SCALAR: return "scalar";
+    case PQL_T_VECTOR: return "vector";
+    case PQL_T_MATRIX: return "matrix";
+    case PQL_T_STRING: return "string";
+    default: return "none";
+    }
+}
+
 const char *pql_agg_name(int op) {
     return op >= 0 && op < (int)(sizeof agg_names / sizeof agg_names[0]) ? agg_names[op] : "?";
 }

@@ -601,16 +601,6 @@ static const char *doc_type(int t) {
     }
 }
 
-static const char *value_type(int t) {
-    switch (t) {
-    case PQL_T_SCALAR: return "scalar";
-    case PQL_T_VECTOR: return "vector";
-    case PQL_T_MATRIX: return "matrix";
-    case PQL_T_STRING: return "string";
-    default: return "none";
-    }
-}
-
 /* forecast*(v, horizon [, "model" [, coverage]]): literal arguments are checked here so a
  * bad one is a 400 with the call's position, not an evaluation error. */
 static int check_forecast(parser *p, const pql_node *n) {
@@ -735,7 +725,7 @@ static int check(parser *p, pql_node *n) {
     case PQL_SUBQUERY:
         if ((rc = check(p, n->subq.expr))) return rc;
         if (pql_node_type(n->subq.expr) != PQL_T_VECTOR)
-            return ERR(n->pos, "subquery is only allowed on instant vector, got %s instead", value_type(pql_node_type(n->subq.expr)));
+            return ERR(n->pos, "subquery is only allowed on instant vector, got %s instead", pql_type_name(pql_node_type(n->subq.expr)));
         return 0;
     case PQL_MATRIX_SEL:
         return check(p, n->matrix.vs);

@@ -173,6 +173,9 @@ void pql_node_free(pql_node *n);
 /* Name of an operator ("+", "and", "atan2"...) and of an aggregation ("sum", "topk"...). */
 const char *pql_op_name(int op);
 const char *pql_agg_name(int op);
+/* Name of a value type as Prometheus' ValueType prints it: "scalar", "vector", "matrix",
+ * "string" ("none" otherwise). */
+const char *pql_type_name(int t);
 
 /* ---- evaluation (query/eval.c, functions query/funcs.c, arithmetic query/kernels.c) ----
  * pql_exec evaluates a parsed expression against the engine as Prometheus 2.42's engine

@@ -74,22 +74,12 @@ static int put_point(ax_buf *b, int64_t t, double v) {
 }
 
 
-static const char *type_name(int t) {
-    switch (t) {
-    case PQL_T_SCALAR: return "scalar";
-    case PQL_T_VECTOR: return "vector";
-    case PQL_T_MATRIX: return "matrix";
-    case PQL_T_STRING: return "string";
-    default: return "none";
-    }
-}
-
 /* Prometheus' parser.DocumentedType, for the range-query type error. */
 static const char *documented_type(int t) {
     switch (t) {
     case PQL_T_VECTOR: return "instant vector";
     case PQL_T_MATRIX: return "range vector";
-    default: return type_name(t);
+    default: return pql_type_name(t);
     }
 }
 
@@ -102,7 +92,7 @@ static int render(q_job *j) {
     if (!j->head) {
         j->head = true;
         rc = ax_buf_printf(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":",
-                           type_name(res->type));
+                           pql_type_name(res->type));
         if (rc) return rc;
         if (res->type == PQL_T_SCALAR || res->type == PQL_T_STRING) {
             char ts[32];
