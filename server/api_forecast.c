@@ -15,8 +15,8 @@
  *     {"metric":{...},"model":"seasonal","periods":[288],"smape":12.3,"mase":0.81,
  *      "note":"","values":[[t,"yhat","yhat_lower","yhat_upper"],...]}, ...]}}
  * Errors: Prometheus' shape; bad parameters 400 bad_data, evaluation errors 422.
- * The evaluation and the fits run on the threadpool, through the query concurrency gate's
- * limits of the query API (memory, samples, deadline).
+ * The evaluation and the fits run on the threadpool, through the query API's concurrency
+ * gate (-search.maxConcurrentRequests) and with its limits (memory, samples, deadline).
  */
 #include "forecast/forecast.h"
 #include "query/query.h"
@@ -32,6 +32,7 @@
 #define MAX_REPLY ((size_t)1 << 30)
 
 typedef struct fc_job {
+    srv_gate_slot slot; /* one of the query API's concurrent evaluations */
     int rc;
     bool bad_param; /* rc came from the parameters: 400 */
     ax_err err;
@@ -202,6 +203,7 @@ static void fc_work(srv_req *r) {
 
 static void fc_after(srv_req *r) {
     fc_job *j = srv_req_udata(r);
+    srv_query_gate_release(srv_req_ctx(r), &j->slot);
     if (j->rc) {
         const char *etype = NULL;
         int status = srv_http_status_of(j->rc, &etype);
@@ -223,7 +225,7 @@ static void h_forecast(srv_req *r, void *ctx) {
     }
     memset(j, 0, sizeof *j);
     srv_req_set_udata(r, j);
-    srv_req_work(r, fc_work, fc_after);
+    srv_query_gate_run(srv_req_ctx(r), &j->slot, r, fc_work, fc_after);
 }
 
 int srv_api_forecast_register(srv_app *app) {

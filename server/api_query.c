@@ -39,10 +39,7 @@ enum { ST_PARAMS, ST_EXEC, ST_RENDER };
 
 typedef struct q_job {
     bool range;
-    bool gated;         /* holds one of -search.maxConcurrentRequests' slots */
-    uint64_t queued_ns; /* when it started waiting for a slot */
-    struct q_job *next_waiting;
-    srv_req *req;
+    srv_gate_slot slot; /* -search.maxConcurrentRequests */
     int rc;
     int stage;          /* ST_*: where rc came from (picks the HTTP status) */
     ax_err err;
@@ -311,11 +308,9 @@ static void q_release(q_job *j) {
     ax_buf_free(&j->out);
 }
 
-static void gate_release(srv_app *app, q_job *j);
-
 static void q_after(srv_req *r) {
     q_job *j = srv_req_udata(r);
-    gate_release(srv_req_ctx(r), j);
+    srv_query_gate_release(srv_req_ctx(r), &j->slot);
     if (j->rc && !j->started) {
         const char *etype = NULL;
         int status = srv_http_status_of(j->rc, &etype);
@@ -356,31 +351,44 @@ static void q_after(srv_req *r) {
     srv_reply_stream_end(r, complete);
 }
 
-/* ---- concurrency gate ----
+/* ---- concurrency gate (declared in app.h; /api/v1/forecast uses it too) ----
  * At most -search.maxConcurrentRequests evaluations run at once (the threadpool also
  * decodes and commits writes: queries must not take all of it). Others wait in arrival
  * order on the loop thread (a waiting request holds no thread); one that waited longer
- * than -search.maxQueueDuration gets 503 when its turn comes. A slot is released when the
- * evaluation and first rendering finish (the first `after`). */
+ * than -search.maxQueueDuration gets 503 when its turn comes. A slot is released by the
+ * request's first `after`. */
 struct srv_query_gate {
     size_t running;
-    q_job *head, *tail;
+    srv_gate_slot *head, *tail;
 };
 
-static void gate_run(srv_app *app, q_job *j) {
+static void gate_start(srv_app *app, srv_gate_slot *s) {
     app->query_gate->running++;
-    j->gated = true;
-    srv_req_work(j->req, q_work, q_after);
+    s->held = true;
+    srv_req_work(s->req, s->work, s->after);
 }
 
-static void gate_release(srv_app *app, q_job *j) {
-    if (!j->gated) return;
-    j->gated = false;
+void srv_query_gate_run(srv_app *app, srv_gate_slot *s, srv_req *r, void (*work)(srv_req *r),
+                        void (*after)(srv_req *r)) {
+    struct srv_query_gate *g = app->query_gate;
+    *s = (srv_gate_slot){.req = r, .work = work, .after = after};
+    if (g->running < app->query_max_concurrent) {
+        gate_start(app, s);
+        return;
+    }
+    s->queued_ns = ax_mono_ns();
+    if (g->tail) g->tail->next = s; else g->head = s;
+    g->tail = s;
+}
+
+void srv_query_gate_release(srv_app *app, srv_gate_slot *s) {
+    if (!s->held) return;
+    s->held = false;
     struct srv_query_gate *g = app->query_gate;
     g->running--;
     while (g->head && g->running < app->query_max_concurrent) {
-        q_job *w = g->head;
-        g->head = w->next_waiting;
+        srv_gate_slot *w = g->head;
+        g->head = w->next;
         if (!g->head) g->tail = NULL;
         uint64_t waited_ms = (ax_mono_ns() - w->queued_ns) / 1000000u;
         if ((int64_t)waited_ms > app->query_max_queue_ms) {
@@ -390,7 +398,7 @@ static void gate_release(srv_app *app, q_job *j) {
                             (double)waited_ms / 1000.0, app->query_max_concurrent);
             continue;
         }
-        gate_run(app, w);
+        gate_start(app, w);
     }
 }
 
@@ -403,17 +411,8 @@ static void q_start(srv_req *r, bool range) {
     memset(j, 0, sizeof *j);
     j->range = range;
     j->t0_ns = ax_mono_ns();
-    j->req = r;
     srv_req_set_udata(r, j);
-    srv_app *app = srv_req_ctx(r);
-    struct srv_query_gate *g = app->query_gate;
-    if (g->running < app->query_max_concurrent) {
-        gate_run(app, j);
-        return;
-    }
-    j->queued_ns = ax_mono_ns();
-    if (g->tail) g->tail->next_waiting = j; else g->head = j;
-    g->tail = j;
+    srv_query_gate_run(srv_req_ctx(r), &j->slot, r, q_work, q_after);
 }
 
 static void h_query(srv_req *r, void *ctx) { q_start(r, false); }

@@ -59,6 +59,22 @@ int srv_api_register(srv_app *app);
 int srv_api_series_register(srv_app *app);
 /* /api/v1/query and /api/v1/query_range (server/api_query.c); srv_api_register calls it. */
 int srv_api_query_register(srv_app *app);
+
+/* The query concurrency gate (-search.maxConcurrentRequests, server/api_query.c): a request
+ * whose work evaluates queries runs it through srv_query_gate_run (now, or later in arrival
+ * order, or a 503 after -search.maxQueueDuration) and calls srv_query_gate_release from its
+ * first `after`. The slot lives in the request's memory. Loop thread only. */
+typedef struct srv_gate_slot {
+    srv_req *req;
+    void (*work)(srv_req *r);
+    void (*after)(srv_req *r);
+    uint64_t queued_ns;
+    bool held;
+    struct srv_gate_slot *next;
+} srv_gate_slot;
+void srv_query_gate_run(srv_app *app, srv_gate_slot *s, srv_req *r, void (*work)(srv_req *r),
+                        void (*after)(srv_req *r));
+void srv_query_gate_release(srv_app *app, srv_gate_slot *s);
 int srv_api_forecast_register(srv_app *app);
 /* GET /api/v1/rules (server/api_rules.c); srv_api_register calls it. */
 int srv_api_rules_register(srv_app *app);
