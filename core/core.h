@@ -180,6 +180,13 @@ size_t ax_fmt_double(char *out, double v);
 #define AX_FMT_GO_MAX 400
 size_t ax_fmt_go(char *out, double v, char fmt);
 
+/* Format ms (milliseconds since the epoch) as an RFC 3339 UTC time: "2026-11-27T10:00:00Z",
+ * with ".123" only when ms % 1000 != 0. Proleptic Gregorian calendar; years outside
+ * 0000..9999 print with a sign or more digits (ax_time_parse reads 0000..9999 back).
+ * Writes at most AX_FMT_RFC3339_MAX bytes including the NUL. Returns the length. */
+#define AX_FMT_RFC3339_MAX 32
+size_t ax_fmt_rfc3339(char *out, int64_t ms);
+
 /* Parse a duration as Prometheus' HTTP API does (the step and timeout parameters): a
  * float number of seconds, of any sign ("15", "0.5", "-1", "1e3"), or a PromQL duration
  * ("15s", "1h30m", "100ms"). Fractions of a millisecond are truncated toward zero.
@@ -244,5 +251,26 @@ void ax_regex_free(ax_regex *re);
  * its greedy form, which is how it is run, but RE2's capture groups could differ: callers
  * that use groups (relabeling) refuse such patterns. */
 bool ax_regex_lazy(const ax_regex *re); /* accepts NULL */
+
+/* ---- hashing: SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104) ---- */
+/* Incremental SHA-256: init, update any number of times (any split gives the same digest),
+ * final (writes 32 bytes and wipes the context; init again to reuse it). */
+typedef struct ax_sha256_ctx {
+    uint32_t h[8];        /* chaining state */
+    uint64_t total_len;   /* message bytes so far */
+    uint8_t buf[64];      /* partial block */
+    size_t buf_len;       /* bytes in buf, < 64 between calls */
+} ax_sha256_ctx;
+
+void ax_sha256_init(ax_sha256_ctx *ctx);
+void ax_sha256_update(ax_sha256_ctx *ctx, const void *p, size_t len); /* p may be NULL if len 0 */
+void ax_sha256_final(ax_sha256_ctx *ctx, uint8_t out[32]);
+/* One-shot SHA-256 of p[0..len). */
+void ax_sha256(const void *p, size_t len, uint8_t out[32]);
+/* HMAC-SHA256 of msg[0..mlen) under key[0..klen) (keys longer than 64 bytes are hashed
+ * first, as RFC 2104 says). Either pointer may be NULL when its length is 0. */
+void ax_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, uint8_t out[32]);
+/* Lower-case hex of p[0..n): writes 2n characters plus a NUL into out (2n + 1 bytes). */
+void ax_hex(const uint8_t *p, size_t n, char *out);
 
 #endif

@@ -21,6 +21,13 @@
  *   4. free the fl buffers, delete WAL segments <= S.
  * A failed flush keeps fl and puts the series back on the dirty list for the next try.
  * After a crash, eng_open loads series from LMDB and replays segments > wal_flushed.
+ *
+ * One process per data folder: eng_open takes flock(LOCK_EX | LOCK_NB) on <path>/lock
+ * (created if missing, never removed) before touching LMDB or the WAL, and eng_close
+ * releases it last; a second open (another server, `auspex backtest`) fails with AX_EIO
+ * "data folder <path> is in use by another auspex process". The kernel drops the lock
+ * when the process dies, so kill -9 leaves nothing stale; the fd is O_CLOEXEC, so
+ * programs the server runs do not inherit it.
  */
 #include "engine/engine_int.h"
 
@@ -29,8 +36,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_HEAD_MAX (4u << 20)
 #define DEFAULT_FLUSH_MS 60000
@@ -692,8 +702,37 @@ static int load_series_cb(void *ctx, uint64_t sid, const uint8_t *labels, size_t
     return 0;
 }
 
+/* The lock's fd lives in the same allocation as the engine, right after it (struct eng is
+ * shared by the engine's files; the lock is this file's business only). */
+typedef struct eng_locked {
+    eng e;
+    int lock_fd;
+} eng_locked;
+
+static int *lock_fd_of(eng *e) { return &((eng_locked *)(void *)e)->lock_fd; }
+
+static int lock_folder(const char *path, int *fd_out, ax_err *err) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/lock", path);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return ax_err_set(err, AX_EIO, "cannot open %s: %s", p, strerror(errno));
+    while (flock(fd, LOCK_EX | LOCK_NB)) {
+        if (errno == EINTR) continue;
+        int busy = errno == EWOULDBLOCK;
+        int rc = busy ? ax_err_set(err, AX_EIO, "data folder %s is in use by another auspex "
+                                   "process", path)
+                      : ax_err_set(err, AX_EIO, "cannot lock %s: %s", p, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 int eng_open(const eng_opts *o, eng **out, ax_err *err) {
-    eng *e = calloc(1, sizeof *e);
+    eng_locked *el = calloc(1, sizeof *el);
+    eng *e = el ? &el->e : NULL;
+    if (el) el->lock_fd = -1;
     if (e) atomic_init(&e->oldest_write, INT64_MAX);
     if (!e) return ax_err_set(err, AX_ENOMEM, "out of memory");
     e->o = *o;
@@ -720,6 +759,7 @@ int eng_open(const eng_opts *o, eng **out, ax_err *err) {
         rc = ax_err_set(err, AX_EIO, "cannot create %s: %s", o->path, strerror(errno));
         goto fail;
     }
+    if ((rc = lock_folder(o->path, lock_fd_of(e), err))) goto fail;
     stor_opts so = {.path = o->path, .map_size = 0, .nosync = o->nosync};
     rc = stor_env_open(&so, &e->stor, err);
     if (rc) goto fail;
@@ -790,7 +830,8 @@ fail:
     if (e->wal.dir) eng__wal_close(&e->wal);
     stor_env_close(e->stor);
     eng__registry_fini(&e->reg);
-    free(e);
+    if (*lock_fd_of(e) >= 0) close(*lock_fd_of(e));
+    free(el);
     return rc;
 }
 
@@ -818,7 +859,8 @@ void eng_close(eng *e) {
     stor_env_close(e->stor);
     eng__registry_fini(&e->reg);
     for (int i = 0; i < ENG_STRIPES; i++) pthread_mutex_destroy(&e->stripes[i]);
-    free(e);
+    if (*lock_fd_of(e) >= 0) close(*lock_fd_of(e)); /* releases the folder, last */
+    free((eng_locked *)(void *)e);
 }
 
 void eng_stats_get(eng *e, eng_stats *s) {

@@ -147,9 +147,9 @@ static int check_cfg(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, d
         return fail(out, now, capacity, "bad call: capacity %g must be > 0", capacity);
     for (size_t i = 0; i < n_sig; i++) {
         const fc_signal *s = &sig[i];
-        if (!isfinite(s->up_at) || !isfinite(s->down_at) || !(s->down_at <= s->up_at))
+        if (!isfinite(s->up_at) || isinf(s->down_at) || !(isnan(s->down_at) || s->down_at <= s->up_at))
             return fail(out, now, capacity,
-                        "bad rule: signal %zu thresholds up %g, down %g (need down <= up)", i,
+                        "bad rule: signal %zu thresholds up %g, down %g (need down <= up, or NaN: never)", i,
                         s->up_at, s->down_at);
         size_t k = 0;
         if (s->y)
@@ -258,11 +258,15 @@ int fc_decide(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, double c
 
     /* driving signal, overall peak, crossings, lowness */
     size_t drv = 0, top = 0;
-    int any_cross = 0, all_low = 1, any_cold = 0;
+    int any_cross = 0, all_low = 1, any_cold = 0, any_down = 0;
     for (size_t i = 0; i < n_sig; i++) {
         const sig_eval *e = &ev[i];
         any_cold |= e->cold;
-        if (!(e->peak < sig[i].down_at)) all_low = 0;
+        /* a signal without down_at (NaN) neither allows nor blocks a scale-down */
+        if (!isnan(sig[i].down_at)) {
+            any_down = 1;
+            if (!(e->peak < sig[i].down_at)) all_low = 0;
+        }
         if (e->peak > ev[top].peak) top = i;
         if (e->crosses) {
             if (!any_cross || e->cross_at < ev[drv].cross_at ||
@@ -271,6 +275,7 @@ int fc_decide(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, double c
             any_cross = 1;
         }
     }
+    if (!any_down) all_low = 0;
     if (!any_cross) drv = top;
     const sig_eval *d = &ev[drv];
     const fc_signal *ds = &sig[drv];

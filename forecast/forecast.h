@@ -115,7 +115,7 @@ typedef struct fc_rule_cfg {
 typedef struct fc_signal {
     const double *y;      /* history on the grid, oldest first, y[n-1] at `now` (NaN = gap) */
     size_t n;
-    double up_at, down_at;/* thresholds in the signal's units */
+    double up_at, down_at;/* thresholds in the signal's units; down_at NaN: never scale down on it */
     const double *cap;    /* capacity in effect at each point (NULL: `capacity` throughout). A
                            * signal measured under another capacity is rescaled to the current
                            * one (y * cap / capacity) before it is forecast, so past scaling
@@ -150,7 +150,8 @@ int fc_decide(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, double c
  * Policy FC_BT_PREDICTIVE uses fc_decide; FC_BT_REACTIVE scales to ceil(load/target) when
  * the current signal is over up_at (and down under down_at), same lead, cooldown, clamps.
  * Result: actions taken, minutes under-provisioned (steps where load > capacity * target,
- * in minutes), mean capacity over the replayed span. */
+ * in minutes), mean capacity over the replayed span. fc_backtest is fc_backtest_n with one
+ * signal and no action log. */
 enum { FC_BT_PREDICTIVE, FC_BT_REACTIVE };
 typedef struct fc_bt_result {
     size_t actions;
@@ -161,5 +162,35 @@ typedef struct fc_bt_result {
 int fc_backtest(const fc_rule_cfg *r, const double *load, size_t n, double t0, size_t from,
                 size_t every, double up_at, double down_at, double start_capacity, int policy,
                 fc_bt_result *out);
+
+/* One signal of a multi-signal backtest: its load in absolute units (load[0..n), NaN = gap;
+ * the policy sees load / capacity) and its thresholds in signal units. down_at NaN: this
+ * signal never blocks a scale-down; when no signal has a down_at, no scale-down at all. */
+typedef struct fc_bt_signal {
+    const double *load;
+    double up_at, down_at;
+} fc_bt_signal;
+
+/* One action of the replay, in decision order. A later decision may cancel a scale-up
+ * before effective_at (see forecast/backtest.c); the log keeps it as decided. */
+typedef struct fc_bt_action {
+    double at;            /* decision time (Unix seconds) */
+    double from_cap;      /* capacity in effect at the decision */
+    double to_cap;        /* capacity decided */
+    double effective_at;  /* when it is (would be) in place: at + lead for a scale-up now,
+                             act_at + lead for a prepared one, `at` for a scale-down */
+    int kind;             /* FC_DEC_SCALE_UP_NOW, _PREPARED or _DOWN (reactive: UP_NOW or
+                             DOWN) */
+} fc_bt_action;
+
+/* fc_backtest on n_sig signals sharing one capacity: a step is under-provisioned when any
+ * signal's load > capacity * target. Predictive: fc_decide on all signals; reactive: up
+ * to the largest ceil(load / target) over the signals when any signal is over its up_at,
+ * down to that when every signal with a down_at is under it (and one has one). OUT: *out;
+ * acts[0..min(actions, max_acts)) when acts is not NULL (out->actions counts them all).
+ * Returns as fc_backtest, also FC_EINVAL for sig NULL, n_sig 0 or a NULL load. */
+int fc_backtest_n(const fc_rule_cfg *r, const fc_bt_signal *sig, size_t n_sig, size_t n,
+                  double t0, size_t from, size_t every, double start_capacity, int policy,
+                  fc_bt_result *out, fc_bt_action *acts, size_t max_acts);
 
 #endif

@@ -8,6 +8,7 @@
  *   Invariant: 204 only after eng_write returned 0, i.e. after the fdatasync.
  */
 #include "server/app.h"
+#include "server/backtest.h"
 #include "query/query.h"
 #include "server/gzip.h"
 #include "server/remote_write.h"
@@ -571,6 +572,8 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_api_query_register(app);
     if (!rc) rc = srv_api_forecast_register(app);
     if (!rc) rc = srv_api_rules_register(app);
+    if (!rc) rc = srv_api_backtest_register(app);
+    if (!rc) rc = srv_api_decisions_register(app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/resetRollupResultCache", false,
                                  h_reset_cache, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,

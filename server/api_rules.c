@@ -9,7 +9,7 @@
  *               "model":"auto","coverage":0.8,"safety_margin":0.15,
  *               "capacity":{"current":"count(up)" or 3,"min":2,"max":20,"target_per_unit":70},
  *               "scale_down_window":"02:00-04:00" or null,"timezone":"+00:00","mode":"auto",
- *               "actions":[{"webhook":"scaler"},{"exec":["/bin/x","{{desired}}"]}]}]}}
+ *               "actions":[{"webhook":"scaler"},{"exec":["/bin/x","{{desired}}"],"timeout":"1m"}]}]}}
  * No rules file: both lists empty. A secret's value is never written (only the variable's
  * name). The rules are immutable, so the loop thread formats them directly.
  */
@@ -94,7 +94,8 @@ static int write_rule(ax_buf *b, const srv_rules *rs, const srv_rule *r) {
                 if (j) rc |= ax_buf_append_str(b, ",");
                 rc |= put_str(b, a->argv[j]);
             }
-            rc |= ax_buf_append_str(b, "]");
+            rc |= ax_buf_append_str(b, "],\"timeout\":");
+            rc |= put_dur(b, a->timeout_ms);
         }
         rc |= ax_buf_append_str(b, "}");
     }

@@ -51,6 +51,9 @@ typedef struct srv_app {
     struct srv_node_run *node;
     struct srv_scrape *scrape;  /* built-in scraper (server/scrape.h), or NULL */  /* built-in node collector (server/node_collector.h), or NULL */
     struct srv_rules *rules;    /* -rules (server/rules.h), or NULL; immutable */
+    struct srv_dlog *dlog;      /* decision log (server/decisions.h), with -rules; else NULL */
+    struct srv_outbox *outbox;  /* delivery thread (server/outbox.h), or NULL */
+    struct srv_sched *sched;    /* rules scheduler (server/rules_sched.h), or NULL */
 } srv_app;
 
 /* Register every route on app->http. Returns 0 or AX_ENOMEM. */
@@ -78,6 +81,8 @@ void srv_query_gate_release(srv_app *app, srv_gate_slot *s);
 int srv_api_forecast_register(srv_app *app);
 /* GET /api/v1/rules (server/api_rules.c); srv_api_register calls it. */
 int srv_api_rules_register(srv_app *app);
+/* /api/v1/decisions... (server/api_decisions.c); srv_api_register calls it. */
+int srv_api_decisions_register(srv_app *app);
 
 /* Append the /metrics exposition (Prometheus text format 0.0.4) to out: the HTTP part
  * (loop thread only: it reads the server's counters) and the rest (any thread). */

@@ -1,4 +1,5 @@
-/* server/cli.h: subcommands that run without a server (`auspex forecast ...`).
+/* server/cli.h: subcommands that run without a server (`auspex forecast ...`; `auspex
+ * backtest` is in server/backtest.h), and their shared flag parser.
  *
  * Owns: the `auspex forecast` command line (docs/cli.md): reading a CSV series, finding its
  *   timestamp format and step, putting it on a regular grid, calling fc_forecast and printing
@@ -25,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define SRV_FC_MAX_LINE 4096        /* bytes in one input line */
 #define SRV_FC_MAX_ROWS 10000000    /* data rows, and also grid points after resampling */
@@ -68,6 +70,26 @@ int srv_fc_grid_make(const srv_fc_input *in, srv_fc_grid *out, ax_err *e);
  * "2024-05-01 10:00:00", SRV_TS_UNIX: "1714557600"; milliseconds appended only when not
  * zero: ".5", ".250"). Writes at most 40 bytes plus NUL. Returns the length. */
 size_t srv_fc_time_fmt(char *out, int64_t t_ms, int fmt);
+
+/* ---- flags of the subcommands (server/cli_flags.c) ----
+ * A table of -name=value flags written into a caller's config struct: string flags store a
+ * pointer into argv (at str_off), switches a bool (at bool_off; -x, -x=true|1|false|0).
+ * `-name value` and `--name=value` work too. */
+typedef struct srv_cli_flag {
+    const char *name;
+    size_t str_off;  /* offsetof a const char * in the config, or */
+    size_t bool_off; /* offsetof a bool */
+    bool is_bool;
+    const char *help;
+} srv_cli_flag;
+
+/* Parse argv[1..argc) into cfg. Messages go to stderr as "auspex <cmd>: ...", an
+ * unexpected argument's hint shows `example`. Returns 0, or 2 (the exit status) on a bad
+ * flag. */
+int srv_cli_flags_parse(int argc, char **argv, const srv_cli_flag *flags, size_t n, void *cfg,
+                        const char *cmd, const char *example);
+/* Print each flag with its current value (the default) and help. */
+void srv_cli_flags_usage(FILE *f, const srv_cli_flag *flags, size_t n, const void *cfg);
 
 /* `auspex forecast [flags]`: argv[0] is "forecast". Prints the forecast on stdout and one
  * info line on stderr. Returns the exit status: 0, 2 (bad flags or input; one line on

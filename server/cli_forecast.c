@@ -412,16 +412,8 @@ typedef struct cli_cfg {
     bool quiet, help;
 } cli_cfg;
 
-typedef struct cli_flag {
-    const char *name;
-    size_t str_off;  /* offsetof a const char * in cli_cfg, or */
-    size_t bool_off; /* offsetof a bool */
-    bool is_bool;
-    const char *help;
-} cli_flag;
-
 #define SF(f) offsetof(cli_cfg, f)
-static const cli_flag CLI_FLAGS[] = {
+static const srv_cli_flag CLI_FLAGS[] = {
     {"input", SF(input), 0, false,
      "CSV file: timestamp,value rows or one value per line; - reads stdin"},
     {"horizon", SF(horizon), 0, false,
@@ -443,56 +435,10 @@ static void cli_usage(FILE *f, const cli_cfg *c) {
                "[-coverage=0.8] [-quiet]\n\n"
                "Forecast a series from a CSV file and print timestamp|step,yhat,yhat_lower,"
                "yhat_upper (docs/cli.md).\n\nflags:\n");
-    for (size_t i = 0; i < N_CLI_FLAGS; i++) {
-        if (CLI_FLAGS[i].is_bool) {
-            fprintf(f, "  -%s\n      %s\n", CLI_FLAGS[i].name, CLI_FLAGS[i].help);
-        } else {
-            const char *v = *(const char *const *)((const char *)c + CLI_FLAGS[i].str_off);
-            fprintf(f, "  -%s=%s\n      %s\n", CLI_FLAGS[i].name, v ? v : "", CLI_FLAGS[i].help);
-        }
-    }
+    srv_cli_flags_usage(f, CLI_FLAGS, N_CLI_FLAGS, c);
 }
 
 #define ERR_PREFIX "auspex forecast: "
-
-static int cli_parse_flags(int argc, char **argv, cli_cfg *c) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-' || !a[1]) {
-            fprintf(stderr, ERR_PREFIX "unexpected argument \"%s\" (flags start with -, e.g. "
-                            "-input=FILE.csv)\n", a);
-            return 2;
-        }
-        a += a[1] == '-' ? 2 : 1;
-        const char *eq = strchr(a, '=');
-        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
-        const cli_flag *f = NULL;
-        for (size_t k = 0; k < N_CLI_FLAGS && !f; k++)
-            if (strlen(CLI_FLAGS[k].name) == nl && !strncmp(CLI_FLAGS[k].name, a, nl)) f = &CLI_FLAGS[k];
-        if (!f) {
-            fprintf(stderr, ERR_PREFIX "unknown flag -%.*s (see auspex forecast -help)\n", (int)nl, a);
-            return 2;
-        }
-        if (f->is_bool) {
-            bool *b = (bool *)((char *)c + f->bool_off);
-            if (!eq || !strcmp(eq + 1, "true") || !strcmp(eq + 1, "1")) *b = true;
-            else if (!strcmp(eq + 1, "false") || !strcmp(eq + 1, "0")) *b = false;
-            else {
-                fprintf(stderr, ERR_PREFIX "-%s takes true or false, not \"%s\"\n", f->name, eq + 1);
-                return 2;
-            }
-            continue;
-        }
-        const char **s = (const char **)((char *)c + f->str_off);
-        if (eq) *s = eq + 1;
-        else if (i + 1 < argc) *s = argv[++i];
-        else {
-            fprintf(stderr, ERR_PREFIX "-%s needs a value\n", f->name);
-            return 2;
-        }
-    }
-    return 0;
-}
 
 /* A count of steps ("12") or a duration ("4h"). OUT: *steps or *ms (the other 0). */
 static int parse_steps_or_dur(const char *s, size_t len, uint64_t *steps, int64_t *ms) {
@@ -629,7 +575,7 @@ static int emit(FILE *o, const srv_fc_grid *g, int fmt, size_t h, const double *
 
 int srv_cli_forecast(int argc, char **argv) {
     cli_cfg c = {.model = "auto", .coverage = "0.8"};
-    int rc = cli_parse_flags(argc, argv, &c);
+    int rc = srv_cli_flags_parse(argc, argv, CLI_FLAGS, N_CLI_FLAGS, &c, "forecast", "-input=FILE.csv");
     if (rc) return rc;
     if (c.help) {
         cli_usage(stdout, &c);

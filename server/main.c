@@ -8,10 +8,14 @@
  */
 #include "engine/engine.h"
 #include "server/app.h"
+#include "server/backtest.h"
 #include "server/cli.h"
 #include "server/http.h"
 #include "server/node_collector.h"
 #include "server/rules.h"
+#include "server/rules_sched.h"
+
+#include <curl/curl.h>
 #include "server/scrape.h"
 
 #include <malloc.h>
@@ -31,6 +35,9 @@ typedef struct cfg {
     const char *node_collect;
     const char *scrape_config;
     const char *rules;
+    const char *rules_max_decisions;
+    const char *rules_retry_backoff;
+    const char *external_url;
     const char *max_scrape_size;
     const char *lookback;
     const char *max_query_duration;
@@ -66,6 +73,9 @@ static cfg C = {
     .node_collect = "15s",
     .scrape_config = "",
     .rules = "",
+    .rules_max_decisions = "20000",
+    .rules_retry_backoff = "1s",
+    .external_url = "",
     .max_scrape_size = "16MB",
     .lookback = "5m",
     .max_query_duration = "30s",
@@ -98,6 +108,12 @@ static const flag_def FLAGS[] = {
      "scrape the targets of this Prometheus-format YAML file (scrape_configs; docs/scraping.md)"},
     {"rules", &C.rules, NULL,
      "scaling rules and webhooks from this YAML file (docs/rules.md); a bad file stops start-up"},
+    {"rules.maxDecisions", &C.rules_max_decisions, NULL,
+     "keep this many decisions in the log (<data>/decisions); older finished ones are deleted"},
+    {"rules.retryBackoff", &C.rules_retry_backoff, NULL,
+     "first wait before a failed webhook delivery is tried again; doubles per try, at most 5m"},
+    {"http.externalURL", &C.external_url, NULL,
+     "the URL auspex is reached at, for links in webhook bodies (default http://<-httpListenAddr>)"},
     {"promscrape.maxScrapeSize", &C.max_scrape_size, NULL,
      "a scrape whose response body is larger fails (up=0)"},
     {"search.lookbackDelta", &C.lookback, NULL,
@@ -215,11 +231,13 @@ static void on_signal(uv_signal_t *h, int signum) {
     srv_node_stop(&APP);
     srv_scrape_stop(APP.scrape);
     APP.scrape = NULL;
+    srv_sched_stop(APP.sched);
     srv_http_close(APP.http, on_http_closed, NULL);
 }
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "forecast")) return srv_cli_forecast(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "backtest")) return srv_cli_backtest(argc - 1, argv + 1);
     int rc = parse_flags(argc, argv);
     if (rc) return rc;
     if (C.help) {
@@ -264,6 +282,22 @@ int main(int argc, char **argv) {
             srv_scrape_config_free(scfg);
             return 2;
         }
+    }
+    uint64_t max_decisions = 0;
+    int64_t retry_backoff_ms = 0;
+    if (parse_count("rules.maxDecisions", C.rules_max_decisions, &max_decisions)) return 2;
+    if (max_decisions < 1 || max_decisions > 10000000) {
+        fprintf(stderr, "auspex: -rules.maxDecisions must be 1..10000000\n");
+        return 2;
+    }
+    if (ax_duration_parse(C.rules_retry_backoff, strlen(C.rules_retry_backoff), &retry_backoff_ms) ||
+        retry_backoff_ms <= 0) {
+        fprintf(stderr, "auspex: -rules.retryBackoff: cannot parse \"%s\" (e.g. 1s)\n", C.rules_retry_backoff);
+        return 2;
+    }
+    if (C.external_url[0] && strncmp(C.external_url, "http://", 7) && strncmp(C.external_url, "https://", 8)) {
+        fprintf(stderr, "auspex: -http.externalURL must start with http:// or https://\n");
+        return 2;
     }
     if (parse_count("maxInsertRequestSize", C.max_insert, &max_insert) ||
         parse_count("storage.maxSeries", C.max_series, &max_series) ||
@@ -329,6 +363,7 @@ int main(int argc, char **argv) {
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     srv_http_global_init();
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: webhooks (server/webhook_send.c) */
     uv_loop_t *loop = uv_default_loop();
 
     eng_opts eo = {.path = C.data_path, .head_max_samples = (size_t)head_max,
@@ -390,6 +425,28 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (APP.rules) {
+        static char ext[600]; /* the scheduler keeps the pointer */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/decisions", C.data_path);
+        if (C.external_url[0]) snprintf(ext, sizeof ext, "%s", C.external_url);
+        else snprintf(ext, sizeof ext, "http://%s%s", C.listen[0] == ':' ? "127.0.0.1" : "", C.listen);
+        srv_sched_opts so = {.external_url = ext};
+        if ((rc = srv_dlog_open(dir, (size_t)max_decisions, &APP.dlog, &err)) ||
+            (rc = srv_outbox_start(APP.dlog, APP.rules, retry_backoff_ms, &APP.outbox, &err)) ||
+            (so.log = APP.dlog, so.outbox = APP.outbox,
+             (rc = srv_sched_start(&APP, &so, &APP.sched, &err)))) {
+            fprintf(stderr, "auspex: cannot start the rules: %s\n", err.msg);
+            srv_outbox_stop(APP.outbox);
+            srv_dlog_close(APP.dlog);
+            srv_scrape_stop(APP.scrape);
+            srv_node_stop(&APP);
+            srv_http_close(http, NULL, NULL);
+            uv_run(loop, UV_RUN_DEFAULT);
+            eng_close(e);
+            return 1;
+        }
+    }
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
@@ -401,6 +458,9 @@ int main(int argc, char **argv) {
                 C.retention);
 
     uv_run(loop, UV_RUN_DEFAULT);
+    srv_outbox_stop(APP.outbox);
+    srv_sched_free(APP.sched);
+    srv_dlog_close(APP.dlog);
     eng_close(e);
     pql_cache_free(APP.query_cache);
     srv_rules_free(APP.rules);

@@ -2,6 +2,7 @@
  * format: ingestion, rejections by reason, series, WAL commits, flushes, bytes on disk,
  * HTTP requests per route, and the usual process_* gauges read from /proc/self. */
 #include "server/app.h"
+#include "server/rules_sched.h"
 #include "server/node_collector.h"
 #include "server/scrape.h"
 
@@ -161,6 +162,7 @@ int srv_metrics_write(srv_app *app, ax_buf *b) {
     /* built-in node collector (server/node_collector.c) */
     if (!rc) rc = srv_node_metrics_write(b);
     if (!rc) rc = srv_scrape_metrics_write(app->scrape, b);
+    if (!rc) rc = srv_sched_metrics(app->sched, b);
 #undef COUNTER
 #undef GAUGE
     return rc;

@@ -307,8 +307,21 @@ static int parse_action(rc_ctx *c, const ynode *m, const char *obj, size_t idx, 
     snprintf(o2, sizeof o2, "%s: actions[%zu]", obj, idx);
     int rc = check_map(c, m, o2, NULL);
     if (rc) return rc;
-    if (m->n != 2) return bad(c, m, o2, "an action has exactly one key: webhook or exec");
     const ynode *k = m->kid, *v = k->next;
+    a->timeout_ms = SRV_EXEC_DEFAULT_TIMEOUT_MS;
+    if (m->n == 4 && srv_yn_key_is(k, "exec") && srv_yn_key_is(v->next, "timeout")) {
+        rc = get_duration(c, v->next->next, o2, "timeout", &a->timeout_ms);
+        if (rc) return rc;
+        if (a->timeout_ms <= 0) return bad(c, v->next->next, o2, "timeout must be more than 0");
+    } else if (m->n == 4 && srv_yn_key_is(k, "timeout") && srv_yn_key_is(v->next, "exec")) {
+        rc = get_duration(c, v, o2, "timeout", &a->timeout_ms);
+        if (rc) return rc;
+        if (a->timeout_ms <= 0) return bad(c, v, o2, "timeout must be more than 0");
+        k = v->next;
+        v = k->next;
+    } else if (m->n != 2) {
+        return bad(c, m, o2, "an action has exactly one key, webhook or exec (an exec may add timeout)");
+    }
     if (srv_yn_key_is(k, "webhook")) {
         a->kind = SRV_ACT_WEBHOOK;
         if (v->kind != SRV_YN_SCALAR || v->null_) return bad(c, v, o2, "webhook must be a webhook name");

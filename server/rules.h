@@ -26,6 +26,7 @@
 #define SRV_RULES_MAX_WEBHOOKS 100
 #define SRV_RULES_MAX_SIGNALS 16
 #define SRV_RULES_MAX_ACTIONS 16
+#define SRV_EXEC_DEFAULT_TIMEOUT_MS 60000
 
 enum { SRV_WH_JSON, SRV_WH_SLACK, SRV_WH_DINGTALK, SRV_WH_ALERTMANAGER };
 enum { SRV_MODE_AUTO, SRV_MODE_APPROVE, SRV_MODE_DRY_RUN };
@@ -54,6 +55,7 @@ typedef struct srv_rule_action {
     char **argv;        /* SRV_ACT_EXEC: argv[0] an absolute path; {{desired}}, {{current}},
                            {{rule}}, {{decision}}, {{urgency}} templates left in place */
     size_t argc;
+    int64_t timeout_ms; /* SRV_ACT_EXEC: kill the program after this long (`timeout`, default 1m) */
 } srv_rule_action;
 
 typedef struct srv_rule {

@@ -72,7 +72,7 @@ def part1_valid(tmp):
         check(w.get("capacity") == {"current": 'count(up{job="app"})', "min": 2, "max": 20,
                                     "target_per_unit": 70}, "capacity shown")
         check(w.get("scale_down_window") == "02:00-04:00" and w.get("mode") == "approve", "window and mode")
-        check(w.get("actions") == [{"webhook": "scaler"}, {"exec": ["/usr/local/bin/scale.sh", "{{desired}}"]}],
+        check(w.get("actions") == [{"webhook": "scaler"}, {"exec": ["/usr/local/bin/scale.sh", "{{desired}}"], "timeout": "1m"}],
               "actions with webhook names")
         q = rules[1] if len(rules) > 1 else {}
         check(q.get("capacity", {}).get("current") == 3 and q.get("scale_down_window") is None and

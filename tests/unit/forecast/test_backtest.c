@@ -1,7 +1,9 @@
 /* Unit tests for forecast/backtest.c: the reactive policy replayed by hand on a step series
  * (every under-provisioned step, action and capacity worked out below), constant load,
  * the clamps, the check interval and the lead time, bad input, and the predictive policy
- * (fc_decide) against the reactive one on a synthetic daily sinusoid with a 30-minute lead.
+ * (fc_decide) against the reactive one on a synthetic daily sinusoid with a 30-minute lead;
+ * fc_backtest_n: a second signal that does or does not change the hand-worked replay, the
+ * action log of that replay and its truncation, bad input.
  * The noise comes from a fixed-seed generator, so the numbers are reproducible. */
 #include "forecast/forecast.h"
 #include "fc_test.h"
@@ -162,4 +164,140 @@ TEST(test_backtest_predictive_beats_reactive_on_daily_sinusoid) {
     CHECK(pre.actions > 0);
     CHECK_EQ_U64(N - FROM, pre.steps);
     free(load);
+}
+
+/* The load of test_backtest_reactive_step_series_by_hand. */
+static const double STEP_LOAD[22] = {4, 4, 4, 4, 4, 9, 9, 9, 9, 9, 15,
+                                     15, 15, 2, 2, 3, 3, 10, 10, 10, 10, 10};
+
+TEST(test_backtest_n_second_signal_drives) {
+    /* signal 0 is a quiet load of 1 (0.1 at 10 units, never over up_at, 2 units needed)
+     * without a down_at, so it never blocks a scale-down: the replay is the one-signal
+     * replay worked out by hand above, with the step series as signal 1. */
+    double quiet[22];
+    for (size_t i = 0; i < 22; i++) quiet[i] = 1;
+    fc_rule_cfg r = small_rule();
+    r.cap_max = 25;
+    fc_bt_signal sg[2] = {{quiet, 0.8, NAN}, {STEP_LOAD, 0.8, 0.3}};
+    fc_bt_result res;
+    CHECK_EQ_INT(0, fc_backtest_n(&r, sg, 2, 22, 1.7e9, 0, 1, 10, FC_BT_REACTIVE, &res, NULL, 0));
+    CHECK_EQ_U64(4, res.actions);
+    CHECK_EQ_DBL(45.0, res.minutes_under);
+    CHECK_NEAR(290.0 / 22.0, res.mean_capacity, 1e-12);
+    CHECK_EQ_U64(22, res.steps);
+    /* the same with the signals swapped */
+    fc_bt_signal sw[2] = {sg[1], sg[0]};
+    CHECK_EQ_INT(0, fc_backtest_n(&r, sw, 2, 22, 1.7e9, 0, 1, 10, FC_BT_REACTIVE, &res, NULL, 0));
+    CHECK_EQ_U64(4, res.actions);
+    CHECK_EQ_DBL(45.0, res.minutes_under);
+}
+
+TEST(test_backtest_n_signal_with_down_at_blocks_scale_down) {
+    /* signal 0: load 5 with down_at 0.1. t 0-12 go as by hand (5 never needs more than 10
+     * units, 0.5 at 10 units is under up_at, 5 > 10 * 0.5 is false). At t 13 signal 1 reads
+     * 0.08 < 0.3 but signal 0 reads 5 / 25 = 0.2, not under 0.1: no scale-down, and 25
+     * units are enough for the rest. Actions 2; under t 5, 6, 10, 11, 12 = 25 minutes;
+     * capacity 7 * 10 + 5 * 18 + 10 * 25 = 410 over 22. */
+    double five[22];
+    for (size_t i = 0; i < 22; i++) five[i] = 5;
+    fc_rule_cfg r = small_rule();
+    r.cap_max = 25;
+    fc_bt_signal sg[2] = {{five, 0.8, 0.1}, {STEP_LOAD, 0.8, 0.3}};
+    fc_bt_result res;
+    CHECK_EQ_INT(0, fc_backtest_n(&r, sg, 2, 22, 1.7e9, 0, 1, 10, FC_BT_REACTIVE, &res, NULL, 0));
+    CHECK_EQ_U64(2, res.actions);
+    CHECK_EQ_DBL(25.0, res.minutes_under);
+    CHECK_NEAR(410.0 / 22.0, res.mean_capacity, 1e-12);
+    /* without any down_at nothing scales down either */
+    fc_bt_signal one = {STEP_LOAD, 0.8, NAN};
+    CHECK_EQ_INT(0, fc_backtest_n(&r, &one, 1, 22, 1.7e9, 0, 1, 10, FC_BT_REACTIVE, &res, NULL, 0));
+    CHECK_EQ_U64(2, res.actions);
+}
+
+TEST(test_backtest_n_action_log_by_hand) {
+    /* the four actions of the hand-worked replay: t 5, 10, 13, 17 on the 5-minute grid from
+     * t0, scale-ups in place lead (600 s) later, the scale-down at once */
+    fc_rule_cfg r = small_rule();
+    r.cap_max = 25;
+    const double t0 = 1.7e9;
+    fc_bt_signal sg = {STEP_LOAD, 0.8, 0.3};
+    fc_bt_action acts[8];
+    memset(acts, 0, sizeof acts);
+    fc_bt_result res;
+    CHECK_EQ_INT(0, fc_backtest_n(&r, &sg, 1, 22, t0, 0, 1, 10, FC_BT_REACTIVE, &res, acts, 8));
+    CHECK_EQ_U64(4, res.actions);
+    static const struct { double at, from, to, eff; int kind; } want[4] = {
+        {1500, 10, 18, 2100, FC_DEC_SCALE_UP_NOW},
+        {3000, 18, 25, 3600, FC_DEC_SCALE_UP_NOW},
+        {3900, 25, 4, 3900, FC_DEC_SCALE_DOWN},
+        {5100, 4, 20, 5700, FC_DEC_SCALE_UP_NOW},
+    };
+    for (size_t i = 0; i < 4; i++) {
+        CHECK_EQ_DBL(t0 + want[i].at, acts[i].at);
+        CHECK_EQ_DBL(want[i].from, acts[i].from_cap);
+        CHECK_EQ_DBL(want[i].to, acts[i].to_cap);
+        CHECK_EQ_DBL(t0 + want[i].eff, acts[i].effective_at);
+        CHECK_EQ_INT(want[i].kind, acts[i].kind);
+    }
+    CHECK_EQ_DBL(0.0, acts[4].at); /* nothing past the last action */
+    /* truncated to 2 entries: the count still says 4, entry 2 untouched */
+    fc_bt_action few[3];
+    memset(few, 0, sizeof few);
+    few[2].at = -1;
+    CHECK_EQ_INT(0, fc_backtest_n(&r, &sg, 1, 22, t0, 0, 1, 10, FC_BT_REACTIVE, &res, few, 2));
+    CHECK_EQ_U64(4, res.actions);
+    CHECK_EQ_DBL(t0 + 3000, few[1].at);
+    CHECK_EQ_DBL(25.0, few[1].to_cap);
+    CHECK_EQ_DBL(-1.0, few[2].at);
+    /* no log at all */
+    CHECK_EQ_INT(0, fc_backtest_n(&r, &sg, 1, 22, t0, 0, 1, 10, FC_BT_REACTIVE, &res, NULL, 5));
+    CHECK_EQ_U64(4, res.actions);
+}
+
+TEST(test_backtest_n_predictive_quiet_second_signal_changes_nothing) {
+    /* 2 days of a daily sinusoid, the last day replayed; a second, quiet signal without a
+     * down_at neither crosses, nor sets the desired capacity, nor blocks a scale-down, so
+     * the predictive replay is the one-signal replay, action by action. */
+    enum { N = 2 * 288, FROM = 288 };
+    double *load = malloc(N * sizeof *load), *quiet = malloc(N * sizeof *quiet);
+    rng g = {7};
+    for (size_t i = 0; i < N; i++) {
+        load[i] = (10 + 6 * sin(2 * M_PI * (double)i / 288.0)) * (1 + 0.02 * gauss(&g));
+        quiet[i] = 0.5;
+    }
+    fc_rule_cfg r = small_rule();
+    r.horizon = 48;
+    r.lead_s = r.cooldown_s = 1800;
+    r.target = 0.7;
+    r.fopts.step_s = 300;
+    fc_bt_result one, two;
+    fc_bt_action a1[64], a2[64];
+    fc_bt_signal s1 = {load, 0.8, 0.3};
+    fc_bt_signal s2[2] = {{quiet, 0.8, NAN}, {load, 0.8, 0.3}};
+    CHECK_EQ_INT(0, fc_backtest_n(&r, &s1, 1, N, 1.7e9, FROM, 6, 20, FC_BT_PREDICTIVE, &one, a1, 64));
+    CHECK_EQ_INT(0, fc_backtest_n(&r, s2, 2, N, 1.7e9, FROM, 6, 20, FC_BT_PREDICTIVE, &two, a2, 64));
+    CHECK(one.actions > 0);
+    CHECK_EQ_U64(one.actions, two.actions);
+    CHECK_EQ_DBL(one.minutes_under, two.minutes_under);
+    CHECK_EQ_DBL(one.mean_capacity, two.mean_capacity);
+    for (size_t i = 0; i < one.actions && i < 64; i++) {
+        CHECK_EQ_DBL(a1[i].at, a2[i].at);
+        CHECK_EQ_DBL(a1[i].to_cap, a2[i].to_cap);
+        CHECK_EQ_INT(a1[i].kind, a2[i].kind);
+        CHECK(a1[i].kind == FC_DEC_SCALE_UP_NOW || a1[i].kind == FC_DEC_SCALE_UP_PREPARED ||
+              a1[i].kind == FC_DEC_SCALE_DOWN);
+    }
+    free(load);
+    free(quiet);
+}
+
+TEST(test_backtest_n_bad_input) {
+    double load[4] = {1, 1, 1, 1};
+    fc_rule_cfg r = small_rule();
+    fc_bt_result res = {7, 7, 7, 7};
+    fc_bt_signal sg[2] = {{load, 0.8, 0.3}, {NULL, 0.8, 0.3}};
+    CHECK_EQ_INT(FC_EINVAL, fc_backtest_n(&r, sg, 0, 4, 0, 0, 1, 1, FC_BT_REACTIVE, &res, NULL, 0));
+    CHECK_EQ_INT(FC_EINVAL, fc_backtest_n(&r, NULL, 1, 4, 0, 0, 1, 1, FC_BT_REACTIVE, &res, NULL, 0));
+    CHECK_EQ_INT(FC_EINVAL, fc_backtest_n(&r, sg, 2, 4, 0, 0, 1, 1, FC_BT_REACTIVE, &res, NULL, 0));
+    CHECK_EQ_U64(7, res.actions);
 }

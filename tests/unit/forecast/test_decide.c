@@ -230,6 +230,11 @@ TEST(test_decide_scale_down_only_in_window) {
     CHECK_EQ_DBL(d.now, d.act_at);
     CHECK_EQ_DBL(2.0, d.desired);
     CHECK(d.desired == ceil(6 * d.peak / 60 - 1e-9));
+    /* no scale_down_at (NaN): never a scale-down, however low */
+    s.down_at = NAN;
+    CHECK_EQ_INT(0, decide_low(&r, &s, 6, 12, 0, &d));
+    CHECK_EQ_INT(FC_DEC_NO_ACTION, d.kind);
+    s.down_at = 20;
     /* a window wrapping midnight, 22:00-02:00 UTC */
     r.down_from_min = 22 * 60;
     r.down_to_min = 2 * 60;

@@ -105,6 +105,7 @@ TEST(test_rules_full) {
     CHECK_EQ_INT(SRV_ACT_EXEC, w->actions[1].kind);
     CHECK_EQ_U64(3, w->actions[1].argc);
     CHECK_EQ_STR("--rule={{rule}}", w->actions[1].argv[2]);
+    CHECK_EQ_INT(60000, w->actions[1].timeout_ms);
     /* defaults and the shorthand */
     const srv_rule *s = &r->rules[1];
     CHECK_EQ_U64(1, s->n_signals);
@@ -190,6 +191,10 @@ static const struct { const char *y, *msg; } rl_bad[] = {
      "line 6: rule \"r1\": actions[0]: exec[1]: unknown template \"{{desire}}\""},
     {RL_HEAD RL_CAP "    actions: [{exec: [/bin/x, '{{desired']}]\n", "line 6: rule \"r1\": actions[0]: exec[1]: unterminated"},
     {RL_HEAD RL_CAP "    actions: [{shell: 'rm -rf /'}]\n", "line 6: rule \"r1\": actions[0]: unknown key \"shell\""},
+    {RL_HEAD RL_CAP "    actions: [{exec: [/bin/x], timeout: 0}]\n", "line 6: rule \"r1\": actions[0]: timeout must be more than 0"},
+    {RL_HEAD RL_CAP "    actions: [{exec: [/bin/x], timeout: 5}]\n", "line 6: rule \"r1\": actions[0]: timeout"},
+    {RL_HEAD RL_CAP "    actions: [{webhook: x, timeout: 5s}]\n", "line 6: rule \"r1\": actions[0]: an action has exactly one key"},
+    {RL_HEAD RL_CAP "    actions: [{exec: [/bin/x], retries: 5}]\n", "line 6: rule \"r1\": actions[0]: an action has exactly one key"},
     {"webhooks:\n  - name: a\n    url: ftp://x\n", "line 3: webhook \"a\": url must be an http:// or https:// URL"},
     {"webhooks:\n  - name: a\n", "line 2: webhook \"a\": url is required"},
     {"webhooks:\n  - name: a\n    url: http://x\n    format: xml\n", "line 4: webhook \"a\": format must be one of json|slack|dingtalk|alertmanager"},
