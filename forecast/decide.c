@@ -15,7 +15,9 @@
  *     fc[i] (if asked) receives yhat, lower, upper as fc_forecast returned them (unsmoothed).
  *     The crossing is the first k with s[k] >= up_at * (1 - margin): cross_at =
  *     now + (k + 1) * step_s (forecast step k lies k + 1 steps after now). The peak is
- *     max s[k] and its time. The signal is low when max s[k] < down_at.
+ *     max s[k] and its time. The signal is low when the point forecast, smoothed the same
+ *     way, stays under down_at (max over k < down_at): lowness is a judgement on the
+ *     expected load; the band still sets the size, so a scale-down keeps the band covered.
  * Then over all signals:
  *  desired = ceil(capacity * max_i peak_i / target), clamped to [cap_min, cap_max] (a
  *    1e-9 slack under the ceiling keeps 4 * 70 / 70 at 4).
@@ -54,6 +56,7 @@ typedef struct sig_eval {
     int crosses;       /* the smoothed upper band reaches the threshold in the horizon */
     double cross_at, cross_val;
     double peak, peak_at;
+    double mid_peak;   /* highest smoothed point forecast: the signal is low when it is under down_at */
 } sig_eval;
 
 /* Minutes of the day of Unix time t shifted by off_min minutes, in [0, 1440). */
@@ -191,7 +194,7 @@ static int eval_series(const fc_rule_cfg *r, const fc_signal *s, const double *y
     if (e->finite < minh) {
         e->cold = 1;
         e->model = FC_NAIVE;
-        e->peak = e->last;
+        e->peak = e->mid_peak = e->last;
         e->peak_at = now;
         if (e->last >= s->up_at) { e->crosses = 1; e->cross_at = now; e->cross_val = e->last; }
         if (rec)
@@ -206,12 +209,17 @@ static int eval_series(const fc_rule_cfg *r, const fc_signal *s, const double *y
     if (rc) return rc;
     e->model = info.model;
     size_t w = r->smooth > 1 ? r->smooth : 1;
-    double sum = 0;
+    double sum = 0, msum = 0;
+    e->mid_peak = -INFINITY;
     for (size_t k = 0; k < h; k++) {
         sum += hi[k];
-        if (k >= w) sum -= hi[k - w];
-        sm[k] = sum / (double)(k + 1 < w ? k + 1 : w);
+        msum += yhat[k];
+        if (k >= w) sum -= hi[k - w], msum -= yhat[k - w];
+        double div = (double)(k + 1 < w ? k + 1 : w), mid = msum / div;
+        sm[k] = sum / div;
         if (!isfinite(sm[k])) sm[k] = hi[k]; /* overflow in the sum: keep the raw band */
+        if (!isfinite(mid)) mid = yhat[k];
+        if (mid > e->mid_peak) e->mid_peak = mid;
     }
     e->peak = sm[0];
     e->peak_at = now + r->step_s;
@@ -265,7 +273,7 @@ int fc_decide(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, double c
         /* a signal without down_at (NaN) neither allows nor blocks a scale-down */
         if (!isnan(sig[i].down_at)) {
             any_down = 1;
-            if (!(e->peak < sig[i].down_at)) all_low = 0;
+            if (!(e->mid_peak < sig[i].down_at)) all_low = 0;
         }
         if (e->peak > ev[top].peak) top = i;
         if (e->crosses) {
@@ -363,16 +371,16 @@ int fc_decide(const fc_rule_cfg *r, const fc_signal *sig, size_t n_sig, double c
         if (!all_low) {
             say(out, "; no action");
         } else if (!in_window(r, now)) {
-            say(out, "; every signal under its down threshold (%.4g) but outside the scale-down "
+            say(out, "; every point forecast under its down threshold (%.4g) but outside the scale-down "
                 "window %s: no action", ds->down_at, win);
         } else if (!(desired <= capacity - 1)) {
-            say(out, "; every signal under its down threshold (%.4g) but desired %.0f is not "
+            say(out, "; every point forecast under its down threshold (%.4g) but desired %.0f is not "
                 "below %.0f: no action", ds->down_at, desired, capacity);
         } else {
             kind = FC_DEC_SCALE_DOWN;
             act_at = now;
             urgency = 1;
-            say(out, "; every signal under its down threshold (%.4g), in window %s: scale down; "
+            say(out, "; every point forecast under its down threshold (%.4g), in window %s: scale down; "
                 "desired %.0f (from %.0f)", ds->down_at, win, desired, capacity);
         }
     }

@@ -88,8 +88,10 @@ double fc_mase(const double *train, size_t n_train, size_t m, const double *y, c
  * Decision kinds (and when):
  *   FC_DEC_SCALE_UP_NOW       the crossing is within the lead time (or already happening);
  *   FC_DEC_SCALE_UP_PREPARED  the crossing is later in the horizon: act at crossing - lead;
- *   FC_DEC_SCALE_DOWN         every signal's upper band stays under down_at for the whole
- *                             horizon and `now` is inside the scale-down window;
+ *   FC_DEC_SCALE_DOWN         every signal with a down_at has its (smoothed) point forecast
+ *                             under it for the whole horizon, `now` is inside the scale-down
+ *                             window, and the size the upper band needs is a unit or more
+ *                             below the capacity (so the band stays covered);
  *   FC_DEC_NO_ACTION          otherwise, or inside the cooldown after the last action, or when
  *                             the change would be smaller than one unit (hysteresis).
  * Cold start: with fewer than min_history finite points in a signal, that signal is judged on

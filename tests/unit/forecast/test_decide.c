@@ -287,6 +287,34 @@ TEST(test_decide_scale_down_only_in_window) {
 
 /* ---- cold start ---- */
 
+TEST(test_decide_low_on_point_forecast_sized_on_band) {
+    /* flat at 10 with wide noise: the 80% upper band reaches past down_at (20), the point
+     * forecast stays near 10: low, and the new size still covers the band */
+    size_t n = 2 * DAY;
+    double *y = malloc(n * sizeof *y);
+    rng g = {11};
+    for (size_t i = 0; i < n; i++) y[i] = 10 + 9 * gauss(&g);
+    fc_rule_cfg r = base_rule();
+    fc_signal s = {.y = y, .n = n, .up_at = 80, .down_at = 20};
+    fc_decision d;
+    double *fc = malloc(3 * r.horizon * sizeof *fc);
+    CHECK_EQ_INT(0, fc_decide(&r, &s, 1, 8, now_at(n), NAN, &d, &fc));
+    check_sane(&d);
+    double top = -INFINITY, mid = -INFINITY;
+    for (size_t k = 0; k < r.horizon; k++) {
+        if (fc[2 * r.horizon + k] > top) top = fc[2 * r.horizon + k];
+        if (fc[k] > mid) mid = fc[k];
+    }
+    printf("  noisy low: %s\n", d.reason);
+    CHECK(top > 20); /* the band alone would have blocked the scale-down */
+    CHECK(mid < 20);
+    CHECK_EQ_INT(FC_DEC_SCALE_DOWN, d.kind);
+    CHECK(d.desired == ceil(8 * d.peak / 60 - 1e-9)); /* sized on the smoothed band */
+    CHECK(d.desired * 60 >= 8 * d.peak - 1e-6);
+    free(fc);
+    free(y);
+}
+
 TEST(test_decide_cold_start_reactive) {
     double y[20];
     for (int i = 0; i < 20; i++) y[i] = 60 + i;  /* last value 79 */
