@@ -9,12 +9,16 @@
  *               "model":"auto","coverage":0.8,"safety_margin":0.15,
  *               "capacity":{"current":"count(up)" or 3,"min":2,"max":20,"target_per_unit":70},
  *               "scale_down_window":"02:00-04:00" or null,"timezone":"+00:00","mode":"auto",
- *               "actions":[{"webhook":"scaler"},{"exec":["/bin/x","{{desired}}"],"timeout":"1m"}]}]}}
+ *               "actions":[{"webhook":"scaler"},{"exec":["/bin/x","{{desired}}"],"timeout":"1m"}],
+ *               "health":"ok","lastError":"","lastEvaluation":"2026-...Z" or null,
+ *               "lastDecision":"no_action" or null,"currentCapacity":4,"desiredCapacity":4}]}}
  * No rules file: both lists empty. A secret's value is never written (only the variable's
  * name). The rules are immutable, so the loop thread formats them directly.
  */
 #include "server/app.h"
+#include "server/actions.h"
 #include "server/rules.h"
+#include "server/rules_sched.h"
 #include "server/scrape_config.h"
 
 #include <math.h>
@@ -103,7 +107,35 @@ static int write_rule(ax_buf *b, const srv_rules *rs, const srv_rule *r) {
     return rc;
 }
 
-static int write_rules(ax_buf *b, const srv_rules *rs) {
+/* The rule's state, Prometheus-like (health, lastError, lastEvaluation), appended inside its
+ * object: write_rule leaves it closed, so reopen by dropping the last '}'. */
+static int write_status(ax_buf *b, srv_sched *sched, size_t i) {
+    srv_rule_status st;
+    if (srv_sched_rule_status(sched, i, &st)) return 0;
+    if (b->len && b->data[b->len - 1] == '}') b->len--;
+    static const char *const H[] = {"unknown", "ok", "err"};
+    int rc = ax_buf_printf(b, ",\"health\":\"%s\",\"lastError\":", H[st.health]);
+    rc |= put_str(b, st.last_error);
+    rc |= ax_buf_append_str(b, ",\"lastEvaluation\":");
+    if (isfinite(st.last_check)) {
+        char t[40];
+        ax_fmt_rfc3339(t, (int64_t)llround(st.last_check * 1000.0));
+        rc |= put_str(b, t);
+    } else {
+        rc |= ax_buf_append_str(b, "null");
+    }
+    rc |= ax_buf_append_str(b, ",\"lastDecision\":");
+    if (st.last_kind >= 0) rc |= put_str(b, srv_decision_kind_name(st.last_kind));
+    else rc |= ax_buf_append_str(b, "null");
+    rc |= ax_buf_append_str(b, ",\"currentCapacity\":");
+    rc |= put_num(b, st.capacity);
+    rc |= ax_buf_append_str(b, ",\"desiredCapacity\":");
+    rc |= put_num(b, st.desired);
+    rc |= ax_buf_append_str(b, "}");
+    return rc;
+}
+
+static int write_rules(ax_buf *b, const srv_rules *rs, srv_sched *sched) {
     int rc = ax_buf_append_str(b, "{\"status\":\"success\",\"data\":{\"webhooks\":[");
     for (size_t i = 0; rs && i < rs->n_webhooks; i++) {
         const srv_webhook *w = &rs->webhooks[i];
@@ -124,6 +156,7 @@ static int write_rules(ax_buf *b, const srv_rules *rs) {
     for (size_t i = 0; rs && i < rs->n_rules; i++) {
         if (i) rc |= ax_buf_append_str(b, ",");
         rc |= write_rule(b, rs, &rs->rules[i]);
+        rc |= write_status(b, sched, i);
     }
     rc |= ax_buf_append_str(b, "]}}");
     return rc;
@@ -133,7 +166,7 @@ static void h_rules(srv_req *r, void *ctx) {
     srv_app *app = ctx;
     ax_buf b;
     ax_buf_init(&b, (size_t)64 << 20);
-    if (write_rules(&b, app->rules)) {
+    if (write_rules(&b, app->rules, app->sched)) {
         ax_buf_free(&b);
         srv_reply_error(r, 503, "unavailable", "out of memory");
         return;

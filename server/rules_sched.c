@@ -41,6 +41,8 @@ typedef struct rule_run {
     size_t n_past;
     /* gauges, under s->mu */
     double desired, capacity, last_eval;
+    int last_kind;
+    char last_error[300];
     sig_gauge *g;
     uint64_t evals, failures;
     uint64_t kinds[4];
@@ -412,6 +414,7 @@ static int check_rule(rule_run *rr) {
             rr->capacity = capacity;
             rr->last_eval = now;
             rr->kinds[dec.kind & 3]++;
+            rr->last_kind = dec.kind;
             for (size_t i = 0; i < ns; i++)
                 rr->g[i] = (sig_gauge){fc[i][li - 1], fc[i][h + li - 1], fc[i][2 * h + li - 1], err[i]};
             pthread_mutex_unlock(&s->mu);
@@ -451,6 +454,9 @@ static void after_cb(uv_work_t *w, int status) {
     pthread_mutex_lock(&s->mu);
     rr->evals++;
     if (rr->rc) rr->failures++;
+    snprintf(rr->last_error, sizeof rr->last_error, "%.299s",
+             !rr->rc ? "" : rr->err.msg[0] ? rr->err.msg : ax_strerror(rr->rc));
+    if (rr->rc) rr->last_eval = now_s();
     pthread_mutex_unlock(&s->mu);
     if (rr->rc)
         fprintf(stderr, "auspex: rule \"%s\": check failed: %s\n", rr->r->name,
@@ -509,6 +515,7 @@ int srv_sched_start(srv_app *app, const srv_sched_opts *o, srv_sched **out, ax_e
         rr->r = &rs->rules[i];
         rr->desired = rr->capacity = rr->last_eval = NAN;
         rr->next_extra_at = NAN;
+        rr->last_kind = -1;
         rr->g = calloc(rr->r->n_signals, sizeof *rr->g);
         if (!rr->g) return ax_err_set(e, AX_ENOMEM, "out of memory");
         for (size_t k = 0; k < rr->r->n_signals; k++) rr->g[k] = (sig_gauge){NAN, NAN, NAN, NAN};
@@ -539,6 +546,20 @@ void srv_sched_free(srv_sched *s) {
     pthread_mutex_destroy(&s->mu);
     free(s->runs);
     free(s);
+}
+
+int srv_sched_rule_status(srv_sched *s, size_t i, srv_rule_status *out) {
+    if (!s || i >= s->n) return AX_ENOTFOUND;
+    const rule_run *rr = &s->runs[i];
+    pthread_mutex_lock(&s->mu);
+    out->health = !rr->evals ? 0 : rr->last_error[0] ? 2 : 1;
+    snprintf(out->last_error, sizeof out->last_error, "%s", rr->last_error);
+    out->last_check = rr->last_eval;
+    out->last_kind = rr->last_kind;
+    out->desired = rr->desired;
+    out->capacity = rr->capacity;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
 }
 
 /* ---- /metrics ---- */

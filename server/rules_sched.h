@@ -44,6 +44,17 @@ int srv_sched_start(srv_app *app, const srv_sched_opts *o, srv_sched **out, ax_e
 void srv_sched_stop(srv_sched *s);
 /* Free after the loop has ended. Accepts NULL. */
 void srv_sched_free(srv_sched *s);
+/* How rule i (index in app->rules) is doing, for GET /api/v1/rules. */
+typedef struct srv_rule_status {
+    int health;             /* 0: not checked yet, 1: ok, 2: the last check failed */
+    char last_error[300];   /* "" unless health 2 */
+    double last_check;      /* Unix s of the last check's end (NaN: none) */
+    int last_kind;          /* FC_DEC_* of the last decision (-1: none) */
+    double desired, capacity; /* as the gauges (NaN: not known yet) */
+} srv_rule_status;
+/* Any thread. Returns 0 or AX_ENOTFOUND (no scheduler, or i out of range). */
+int srv_sched_rule_status(srv_sched *s, size_t i, srv_rule_status *out);
+
 /* Append the gauges and counters (Prometheus text format). */
 int srv_sched_metrics(srv_sched *s, ax_buf *out);
 

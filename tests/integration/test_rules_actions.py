@@ -98,13 +98,21 @@ RULE = """  - name: %(name)s
 """
 
 
-def rules_file(tmp, webhooks, rules):
+NOCAP = """  - name: nocap
+    expr: 'max(load)'
+    scale_up_at: 50
+    every: 1s
+    capacity: {current: 'sum(no_such_metric)', max: 10, target_per_unit: 40}
+"""
+
+
+def rules_file(tmp, webhooks, rules, extra=""):
     p = os.path.join(tmp, "rules.yml")
     with open(p, "w") as f:
         f.write("webhooks:\n" + "".join(
             "  - {name: %s, url: '%s', format: %s, secret_env: AUSPEX_RX_SECRET, max_tries: %d, timeout: 2s}\n"
             % w for w in webhooks))
-        f.write("rules:\n" + "".join(RULE % r for r in rules))
+        f.write("rules:\n" + "".join(RULE % r for r in rules) + extra)
     return p
 
 
@@ -161,6 +169,10 @@ def test_retries_signature_feedback(tmp):
         check(st == 200 and json.loads(one)["data"]["id"] == d["id"], "GET one decision")
         st, _, _ = http("GET", a.url + "/api/v1/decisions/999999")
         check(st == 404, "unknown decision: 404")
+        st, _, rb = http("GET", a.url + "/api/v1/rules")
+        rr = json.loads(rb)["data"]["rules"][0]
+        check(rr["health"] == "ok" and rr["lastError"] == "" and rr["lastEvaluation"], "rule health: %s" % rr)
+        check(rr["lastDecision"] == "no_action" and rr["desiredCapacity"] == 5, "rule status: %s" % rr)
         m = a.metrics()
         check(m.get('auspex_desired_capacity{rule="hot"}') == 5, "desired capacity gauge: %s"
               % m.get('auspex_desired_capacity{rule="hot"}'))
@@ -281,7 +293,7 @@ def test_kill9_between_tries(tmp):
 def test_receiver_down(tmp):
     dead = "http://127.0.0.1:%d/hook" % free_port()
     p = rules_file(tmp, [("down", dead, "slack", 3)],
-                   [{"name": "hot", "every": "1h", "mode": "auto", "actions": "[{webhook: down}]"}])
+                   [{"name": "hot", "every": "1h", "mode": "auto", "actions": "[{webhook: down}]"}], NOCAP)
     a = start(tmp, p)
     try:
         write_load(a)
@@ -294,6 +306,12 @@ def test_receiver_down(tmp):
         check(dl["tries"] == 3 and dl["last_status"] is None and dl["last_error"], "3 tries, error kept: %s" % dl)
         check(len(dl["attempts"]) == 3, "three attempts logged")
         check(a.metrics().get('auspex_deliveries_total{result="failed"}') == 1, "failed counter")
+        # a rule whose capacity query has no value: the check fails, nothing is recorded
+        st, _, rb = http("GET", a.url + "/api/v1/rules")
+        nc = [r for r in json.loads(rb)["data"]["rules"] if r["name"] == "nocap"][0]
+        check(nc["health"] == "err" and "capacity query" in nc["lastError"], "failing rule: %s" % nc)
+        check(decisions(a, rule="nocap") == [], "a failed check records no decision")
+        check(a.metrics().get('auspex_rule_check_failures_total{rule="nocap"}', 0) >= 1, "failures counted")
     finally:
         a.cleanup()
 
