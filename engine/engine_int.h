@@ -114,6 +114,7 @@ struct eng_batch {
 
 struct eng {
     eng_opts o;
+    int lock_fd; /* flock on <path>/lock: one process per data folder (ingest.c), -1: none */
     _Atomic int64_t oldest_write; /* oldest sample timestamp written since eng_take_oldest_write */
     stor_env *stor;
     eng_registry reg;

@@ -702,15 +702,6 @@ static int load_series_cb(void *ctx, uint64_t sid, const uint8_t *labels, size_t
     return 0;
 }
 
-/* The lock's fd lives in the same allocation as the engine, right after it (struct eng is
- * shared by the engine's files; the lock is this file's business only). */
-typedef struct eng_locked {
-    eng e;
-    int lock_fd;
-} eng_locked;
-
-static int *lock_fd_of(eng *e) { return &((eng_locked *)(void *)e)->lock_fd; }
-
 static int lock_folder(const char *path, int *fd_out, ax_err *err) {
     char p[4096];
     snprintf(p, sizeof p, "%s/lock", path);
@@ -730,9 +721,8 @@ static int lock_folder(const char *path, int *fd_out, ax_err *err) {
 }
 
 int eng_open(const eng_opts *o, eng **out, ax_err *err) {
-    eng_locked *el = calloc(1, sizeof *el);
-    eng *e = el ? &el->e : NULL;
-    if (el) el->lock_fd = -1;
+    eng *e = calloc(1, sizeof *e);
+    if (e) e->lock_fd = -1;
     if (e) atomic_init(&e->oldest_write, INT64_MAX);
     if (!e) return ax_err_set(err, AX_ENOMEM, "out of memory");
     e->o = *o;
@@ -759,7 +749,7 @@ int eng_open(const eng_opts *o, eng **out, ax_err *err) {
         rc = ax_err_set(err, AX_EIO, "cannot create %s: %s", o->path, strerror(errno));
         goto fail;
     }
-    if ((rc = lock_folder(o->path, lock_fd_of(e), err))) goto fail;
+    if ((rc = lock_folder(o->path, &e->lock_fd, err))) goto fail;
     stor_opts so = {.path = o->path, .map_size = 0, .nosync = o->nosync};
     rc = stor_env_open(&so, &e->stor, err);
     if (rc) goto fail;
@@ -830,8 +820,8 @@ fail:
     if (e->wal.dir) eng__wal_close(&e->wal);
     stor_env_close(e->stor);
     eng__registry_fini(&e->reg);
-    if (*lock_fd_of(e) >= 0) close(*lock_fd_of(e));
-    free(el);
+    if (e->lock_fd >= 0) close(e->lock_fd);
+    free(e);
     return rc;
 }
 
@@ -859,8 +849,8 @@ void eng_close(eng *e) {
     stor_env_close(e->stor);
     eng__registry_fini(&e->reg);
     for (int i = 0; i < ENG_STRIPES; i++) pthread_mutex_destroy(&e->stripes[i]);
-    if (*lock_fd_of(e) >= 0) close(*lock_fd_of(e)); /* releases the folder, last */
-    free((eng_locked *)(void *)e);
+    if (e->lock_fd >= 0) close(e->lock_fd); /* releases the folder, last */
+    free(e);
 }
 
 void eng_stats_get(eng *e, eng_stats *s) {
