@@ -337,8 +337,21 @@ static int check_rule(rule_run *rr) {
     srv_rule_data d = {0};
     int rc = srv_rule_eval(app->e, r, now_ms - r->history_ms, now_ms, &po, &d, &rr->err);
     if (rc) return rc;
+    /* a signal with no recent value (a typo, a target gone) must not read as "load 0" and
+     * scale down: the check fails instead, visible in /api/v1/rules */
+    int64_t stale_ms = 3 * r->step_ms > 15 * 60000 ? 3 * r->step_ms : 15 * 60000;
+    for (size_t i = 0; !rc && i < ns; i++) {
+        size_t k = d.n;
+        while (k > 0 && !isfinite(d.sig[i][k - 1])) k--;
+        if (k == 0)
+            rc = ax_err_set(&rr->err, AX_EINVAL, "rule \"%s\": signal \"%s\": the query returned no value over the history",
+                            r->name, r->signals[i].name);
+        else if ((int64_t)(d.n - k) * r->step_ms > stale_ms)
+            rc = ax_err_set(&rr->err, AX_EINVAL, "rule \"%s\": signal \"%s\": no value in the last %lld minutes",
+                            r->name, r->signals[i].name, (long long)((int64_t)(d.n - k) * r->step_ms / 60000));
+    }
     srv_rule_state st;
-    rc = srv_dlog_rule_state(s->o.log, r->name, &st);
+    if (!rc) rc = srv_dlog_rule_state(s->o.log, r->name, &st);
     double capacity = NAN;
     if (!rc) {
         if (r->cap_query) {

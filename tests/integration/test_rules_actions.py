@@ -103,6 +103,12 @@ NOCAP = """  - name: nocap
     scale_up_at: 50
     every: 1s
     capacity: {current: 'sum(no_such_metric)', max: 10, target_per_unit: 40}
+  - name: nodata
+    expr: 'max(no_such_metric)'
+    scale_up_at: 50
+    scale_down_at: 10
+    every: 1s
+    capacity: {current: 8, max: 10, target_per_unit: 40}
 """
 
 
@@ -311,6 +317,10 @@ def test_receiver_down(tmp):
         nc = [r for r in json.loads(rb)["data"]["rules"] if r["name"] == "nocap"][0]
         check(nc["health"] == "err" and "capacity query" in nc["lastError"], "failing rule: %s" % nc)
         check(decisions(a, rule="nocap") == [], "a failed check records no decision")
+        # a signal with no data is not load 0: no scale-down, the check fails
+        nd = [r for r in json.loads(rb)["data"]["rules"] if r["name"] == "nodata"][0]
+        check(nd["health"] == "err" and "no value" in nd["lastError"], "signal without data: %s" % nd)
+        check(decisions(a, rule="nodata") == [], "no decision on a signal without data")
         check(a.metrics().get('auspex_rule_check_failures_total{rule="nocap"}', 0) >= 1, "failures counted")
     finally:
         a.cleanup()
