@@ -48,8 +48,9 @@ static int64_t backoff(const srv_outbox *o, double tries) {
     return ms > OUTBOX_MAX_BACKOFF_MS ? OUTBOX_MAX_BACKOFF_MS : (int64_t)ms;
 }
 
-static void webhook_attempt(srv_outbox *o, const srv_dlv_due *due, cJSON *dlv, const uint8_t *body,
-                            size_t len) {
+/* The attempts return 0, or the log's error when the outcome could not be recorded. */
+static int webhook_attempt(srv_outbox *o, const srv_dlv_due *due, cJSON *dlv, const uint8_t *body,
+                           size_t len) {
     const char *target = str_of(dlv, "target"), *key = str_of(dlv, "idempotency_key");
     const srv_webhook *w = target ? webhook_named(o->rules, target) : NULL;
     double tries = num_of(dlv, "tries", 0) + 1, max_tries = num_of(dlv, "max_tries", 1);
@@ -58,9 +59,8 @@ static void webhook_attempt(srv_outbox *o, const srv_dlv_due *due, cJSON *dlv, c
     if (!w) {
         out.state = SRV_DLV_FAILED;
         out.error = "the webhook is no longer in the rules file";
-        srv_dlog_attempt_end(o->log, due->id, due->action, &out, &e);
         atomic_fetch_add(&o->st.failed, 1);
-        return;
+        return srv_dlog_attempt_end(o->log, due->id, due->action, &out, &e);
     }
     char h_key[128], h_dlv[128], h_att[64], h_sig[96];
     const char *hdrs[4];
@@ -99,17 +99,18 @@ static void webhook_attempt(srv_outbox *o, const srv_dlv_due *due, cJSON *dlv, c
         out.state = SRV_DLV_FAILED;
         atomic_fetch_add(&o->st.failed, 1);
     }
-    if (srv_dlog_attempt_end(o->log, due->id, due->action, &out, &e))
-        fprintf(stderr, "auspex: outbox: decision %llu: %s\n", (unsigned long long)due->id, e.msg);
+    int rc = srv_dlog_attempt_end(o->log, due->id, due->action, &out, &e);
+    if (rc) fprintf(stderr, "auspex: outbox: decision %llu: %s\n", (unsigned long long)due->id, e.msg);
+    return rc;
 }
 
-static void exec_attempt(srv_outbox *o, const srv_dlv_due *due, cJSON *dlv) {
+static int exec_attempt(srv_outbox *o, const srv_dlv_due *due, cJSON *dlv) {
     const cJSON *av = cJSON_GetObjectItemCaseSensitive(dlv, "argv"), *x;
     size_t n = (size_t)cJSON_GetArraySize(av), i = 0;
     char **argv = calloc(n + 1, sizeof *argv);
     srv_dlv_outcome out = {.exec = true, .at = now_s()};
     ax_err e = {0};
-    if (!argv) return;
+    if (!argv) return AX_ENOMEM;
     cJSON_ArrayForEach(x, av) argv[i++] = cJSON_IsString(x) ? x->valuestring : (char *)"";
     argv[i] = NULL;
     int64_t timeout_ms = (int64_t)(num_of(dlv, "timeout_seconds", 60) * 1000);
@@ -134,10 +135,11 @@ static void exec_attempt(srv_outbox *o, const srv_dlv_due *due, cJSON *dlv) {
     }
     out.error = err;
     atomic_fetch_add(out.state == SRV_DLV_DELIVERED ? &o->st.delivered : &o->st.failed, 1);
-    if (srv_dlog_attempt_end(o->log, due->id, due->action, &out, &e))
-        fprintf(stderr, "auspex: outbox: decision %llu: %s\n", (unsigned long long)due->id, e.msg);
+    int erc = srv_dlog_attempt_end(o->log, due->id, due->action, &out, &e);
+    if (erc) fprintf(stderr, "auspex: outbox: decision %llu: %s\n", (unsigned long long)due->id, e.msg);
     free(r);
     free(argv);
+    return erc;
 }
 
 static void *outbox_main(void *arg) {
@@ -161,13 +163,30 @@ static void *outbox_main(void *arg) {
             cJSON *rec = NULL, *dlv = NULL;
             uint8_t *body = NULL;
             size_t len = 0;
-            if (srv_dlog_attempt_begin(o->log, due[i].id, due[i].action, now_s(), &rec, &dlv, &body, &len))
+            int brc = srv_dlog_attempt_begin(o->log, due[i].id, due[i].action, now_s(), &rec, &dlv, &body, &len);
+            if (brc == AX_EINVAL) continue; /* no longer pending (approved/rejected meanwhile) */
+            if (brc) {
+                /* unreadable (a lost body): fail it rather than find it due again forever */
+                srv_dlv_outcome out = {.state = SRV_DLV_FAILED, .at = now_s(), .error = ax_strerror(brc)};
+                ax_err e = {0};
+                if (srv_dlog_attempt_end(o->log, due[i].id, due[i].action, &out, &e)) {
+                    fprintf(stderr, "auspex: outbox: decision %llu: %s\n", (unsigned long long)due[i].id, e.msg);
+                    n = 0; /* the log is failing: wait before looking again */
+                    break;
+                }
+                atomic_fetch_add(&o->st.failed, 1);
                 continue;
+            }
             const char *kind = str_of(dlv, "kind");
-            if (kind && !strcmp(kind, "exec")) exec_attempt(o, &due[i], dlv);
-            else webhook_attempt(o, &due[i], dlv, body, len);
+            int arc = kind && !strcmp(kind, "exec") ? exec_attempt(o, &due[i], dlv)
+                                                    : webhook_attempt(o, &due[i], dlv, body, len);
             free(body);
             cJSON_Delete(rec);
+            if (arc) { /* the outcome is not recorded: never retry in a tight loop */
+                n = 0;
+                next_at = now_s() + OUTBOX_IDLE_MS / 1000.0;
+                break;
+            }
         }
         if (n == OUTBOX_BATCH) continue; /* more may be due */
         pthread_mutex_lock(&o->mu);

@@ -277,6 +277,10 @@ def test_kill9_between_tries(tmp):
     try:
         write_load(a)
         wait_until(lambda: rx.count() >= 1, timeout=30, what="the first try")
+        # kill once the first try's outcome is committed (tries 1, retry pending); a kill
+        # before that repeats the try as attempt 1 after the restart (at least once)
+        wait_until(lambda: (decisions(a, actionable="true") or [{"deliveries": [{}]}])[0]["deliveries"][0]
+                   .get("tries") == 1, timeout=10, what="the first try recorded")
         a.kill9()
         time.sleep(0.5)
         check(rx.count() == 1, "one try before the kill")
