@@ -103,16 +103,15 @@ static int write_rule(ax_buf *b, const srv_rules *rs, const srv_rule *r) {
         }
         rc |= ax_buf_append_str(b, "}");
     }
-    rc |= ax_buf_append_str(b, "]}");
+    rc |= ax_buf_append_str(b, "]"); /* the object stays open for its status */
     return rc;
 }
 
-/* The rule's state, Prometheus-like (health, lastError, lastEvaluation), appended inside its
- * object: write_rule leaves it closed, so reopen by dropping the last '}'. */
+/* The rule's state, Prometheus-like (health, lastError, lastEvaluation), then the close of
+ * the object write_rule left open. */
 static int write_status(ax_buf *b, srv_sched *sched, size_t i) {
     srv_rule_status st;
-    if (srv_sched_rule_status(sched, i, &st)) return 0;
-    if (b->len && b->data[b->len - 1] == '}') b->len--;
+    if (srv_sched_rule_status(sched, i, &st)) return ax_buf_append_str(b, "}");
     static const char *const H[] = {"unknown", "ok", "err"};
     int rc = ax_buf_printf(b, ",\"health\":\"%s\",\"lastError\":", H[st.health]);
     rc |= put_str(b, st.last_error);

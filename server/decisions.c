@@ -270,17 +270,10 @@ static int rule_state_get(srv_dlog *d, MDB_txn *t, const char *rule, srv_rule_st
 }
 
 static int rule_state_put(srv_dlog *d, MDB_txn *t, const char *rule, const srv_rule_state *st) {
-    char buf[128];
-    int n = snprintf(buf, sizeof buf, "{\"last_action_at\":%.17g,\"capacity\":%.17g}",
-                     isfinite(st->last_action_at) ? st->last_action_at : 0.0,
-                     isfinite(st->capacity) ? st->capacity : 0.0);
-    if (!isfinite(st->last_action_at) || !isfinite(st->capacity)) {
-        /* keep what is known; a missing part is written as null */
-        char a[40] = "null", c[40] = "null";
-        if (isfinite(st->last_action_at)) snprintf(a, sizeof a, "%.17g", st->last_action_at);
-        if (isfinite(st->capacity)) snprintf(c, sizeof c, "%.17g", st->capacity);
-        n = snprintf(buf, sizeof buf, "{\"last_action_at\":%s,\"capacity\":%s}", a, c);
-    }
+    char a[40] = "null", c[40] = "null", buf[128]; /* a part not known is null */
+    if (isfinite(st->last_action_at)) snprintf(a, sizeof a, "%.17g", st->last_action_at);
+    if (isfinite(st->capacity)) snprintf(c, sizeof c, "%.17g", st->capacity);
+    int n = snprintf(buf, sizeof buf, "{\"last_action_at\":%s,\"capacity\":%s}", a, c);
     MDB_val k = {strlen(rule), (void *)rule}, v = {(size_t)n, buf};
     return mdb_put(t, d->rules, &k, &v, 0) ? AX_EIO : 0;
 }
@@ -334,6 +327,25 @@ static int supersede(srv_dlog *d, MDB_txn *t, const char *rule, uint64_t new_id,
     return 0;
 }
 
+static void body_key(uint8_t bk[12], uint64_t id, size_t action) {
+    ax_put_u64be(bk, id);
+    uint32_t a = (uint32_t)action;
+    bk[8] = (uint8_t)(a >> 24), bk[9] = (uint8_t)(a >> 16), bk[10] = (uint8_t)(a >> 8), bk[11] = (uint8_t)a;
+}
+
+/* Delete the stored bodies of decision id (keys id . action, adjacent in the tree). */
+static void del_bodies(srv_dlog *d, MDB_txn *t, uint64_t id) {
+    MDB_cursor *c;
+    if (mdb_cursor_open(t, d->bodies, &c)) return;
+    uint8_t bk[12];
+    body_key(bk, id, 0);
+    MDB_val k = {12, bk}, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+         !rc && k.mv_size == 12 && ax_get_u64be(k.mv_data) == id; rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT))
+        if (mdb_cursor_del(c, 0)) break;
+    mdb_cursor_close(c);
+}
+
 /* Keep the newest max_decisions records: delete the oldest finished ones beyond. */
 static int prune(srv_dlog *d, MDB_txn *t) {
     MDB_stat st;
@@ -351,13 +363,7 @@ static int prune(srv_dlog *d, MDB_txn *t) {
             uint64_t id = ax_get_u64be(k.mv_data);
             if (mdb_cursor_del(c, 0)) break;
             excess--;
-            for (uint32_t a = 0; a < 64; a++) { /* the bodies of its deliveries */
-                uint8_t bk[12];
-                ax_put_u64be(bk, id);
-                bk[8] = (uint8_t)(a >> 24), bk[9] = (uint8_t)(a >> 16), bk[10] = (uint8_t)(a >> 8), bk[11] = (uint8_t)a;
-                MDB_val bkey = {12, bk};
-                mdb_del(t, d->bodies, &bkey, NULL);
-            }
+            del_bodies(d, t, id);
             rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
             if (rc == MDB_NOTFOUND) break;
             continue;
@@ -368,26 +374,21 @@ static int prune(srv_dlog *d, MDB_txn *t) {
     return 0;
 }
 
-static void body_key(uint8_t bk[12], uint64_t id, size_t action) {
-    ax_put_u64be(bk, id);
-    uint32_t a = (uint32_t)action;
-    bk[8] = (uint8_t)(a >> 24), bk[9] = (uint8_t)(a >> 16), bk[10] = (uint8_t)(a >> 8), bk[11] = (uint8_t)a;
-}
-
 int srv_dlog_add(srv_dlog *d, uint64_t id, const cJSON *rec_in, const uint8_t *const *bodies,
                  const size_t *body_len, const srv_rule_state *st, ax_err *e) {
-    cJSON *rec = cJSON_Duplicate(rec_in, 1);
-    if (!rec) return AX_ENOMEM;
     char ids[24];
     snprintf(ids, sizeof ids, "%llu", (unsigned long long)id);
-    cJSON *idv = cJSON_CreateString(ids);
-    if (!idv || !cJSON_InsertItemInArray(rec, 0, idv)) { /* "id" first */
-        cJSON_Delete(idv);
-        cJSON_Delete(rec);
-        return AX_ENOMEM;
+    cJSON *rec = cJSON_CreateObject(); /* "id" first, then the caller's members */
+    bool ok = rec && cJSON_AddStringToObject(rec, "id", ids);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, rec_in) {
+        cJSON *dup = ok ? cJSON_Duplicate(m, 1) : NULL;
+        if (!dup || !cJSON_AddItemToObject(rec, m->string, dup)) {
+            cJSON_Delete(dup);
+            ok = false;
+        }
     }
-    idv->string = strdup("id");
-    if (!idv->string) {
+    if (!ok) {
         cJSON_Delete(rec);
         return AX_ENOMEM;
     }

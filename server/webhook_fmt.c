@@ -78,6 +78,20 @@ static int put_key(ax_buf *b, const char *key, bool first) {
     return rc;
 }
 
+/* `,"key":value` for a string (or null), a number (or null), a time (or null). */
+static int kv_str(ax_buf *b, const char *key, const char *s) {
+    int rc = put_key(b, key, false);
+    return rc ? rc : put_str(b, s);
+}
+static int kv_num(ax_buf *b, const char *key, double v) {
+    int rc = put_key(b, key, false);
+    return rc ? rc : put_num(b, v);
+}
+static int kv_time(ax_buf *b, const char *key, double t) {
+    int rc = put_key(b, key, false);
+    return rc ? rc : put_time(b, t);
+}
+
 /* ax_fmt_double text of v, "NaN" included (for messages and string annotations). */
 static const char *num_text(char tmp[40], double v) {
     ax_fmt_double(tmp, v);
@@ -105,32 +119,19 @@ static int body_json(const srv_dec_view *d, ax_buf *b) {
     char id[24];
     snprintf(id, sizeof id, "%llu", (unsigned long long)d->id);
     int rc = put_lit(b, "{\"version\":\"1\"");
-    if (!rc) rc = put_key(b, "id", false);
-    if (!rc) rc = put_str(b, id);
-    if (!rc) rc = put_key(b, "idempotency_key", false);
-    if (!rc) rc = put_str(b, d->idempotency_key);
-    if (!rc) rc = put_key(b, "rule", false);
-    if (!rc) rc = put_str(b, d->rule);
-    if (!rc) rc = put_key(b, "decision", false);
-    if (!rc) rc = put_str(b, srv_decision_kind_name(d->kind));
-    if (!rc) rc = put_key(b, "urgency", false);
-    if (!rc) rc = put_num(b, d->urgency);
-    if (!rc) rc = put_key(b, "mode", false);
-    if (!rc) rc = put_str(b, d->mode);
-    if (!rc) rc = put_key(b, "time", false);
-    if (!rc) rc = put_time(b, d->now);
-    if (!rc) rc = put_key(b, "act_at", false);
-    if (!rc) rc = put_time(b, d->act_at);
-    if (!rc) rc = put_key(b, "crossing_time", false);
-    if (!rc) rc = put_time(b, d->cross_at);
-    if (!rc) rc = put_key(b, "current_capacity", false);
-    if (!rc) rc = put_num(b, d->capacity);
-    if (!rc) rc = put_key(b, "desired_capacity", false);
-    if (!rc) rc = put_num(b, d->desired);
-    if (!rc) rc = put_key(b, "signal", false);
-    if (!rc) rc = put_str(b, d->signal);
-    if (!rc) rc = put_key(b, "threshold", false);
-    if (!rc) rc = put_num(b, d->threshold);
+    if (!rc) rc = kv_str(b, "id", id);
+    if (!rc) rc = kv_str(b, "idempotency_key", d->idempotency_key);
+    if (!rc) rc = kv_str(b, "rule", d->rule);
+    if (!rc) rc = kv_str(b, "decision", srv_decision_kind_name(d->kind));
+    if (!rc) rc = kv_num(b, "urgency", d->urgency);
+    if (!rc) rc = kv_str(b, "mode", d->mode);
+    if (!rc) rc = kv_time(b, "time", d->now);
+    if (!rc) rc = kv_time(b, "act_at", d->act_at);
+    if (!rc) rc = kv_time(b, "crossing_time", d->cross_at);
+    if (!rc) rc = kv_num(b, "current_capacity", d->capacity);
+    if (!rc) rc = kv_num(b, "desired_capacity", d->desired);
+    if (!rc) rc = kv_str(b, "signal", d->signal);
+    if (!rc) rc = kv_num(b, "threshold", d->threshold);
     if (!rc) rc = put_key(b, "peak", false);
     if (!rc) {
         if (isfinite(d->peak)) {
@@ -145,10 +146,8 @@ static int body_json(const srv_dec_view *d, ax_buf *b) {
     }
     if (!rc) rc = put_key(b, "cold_start", false);
     if (!rc) rc = put_lit(b, d->cold_start ? "true" : "false");
-    if (!rc) rc = put_key(b, "model", false);
-    if (!rc) rc = put_str(b, d->model);
-    if (!rc) rc = put_key(b, "reason", false);
-    if (!rc) rc = put_str(b, d->reason);
+    if (!rc) rc = kv_str(b, "model", d->model);
+    if (!rc) rc = kv_str(b, "reason", d->reason);
     if (!rc) rc = put_key(b, "forecast", false);
     if (!rc) rc = put_lit(b, "[");
     size_t h = d->yhat ? d->h : 0;
@@ -282,16 +281,13 @@ static int body_dingtalk(const srv_dec_view *d, ax_buf *b) {
 /* The alert's labels: alertname, rule, decision, signal (when known), severity. */
 static int am_labels(const srv_dec_view *d, ax_buf *b) {
     int rc = put_lit(b, "{\"alertname\":\"AuspexScalingDecision\"");
-    if (!rc) rc = put_key(b, "rule", false);
-    if (!rc) rc = put_str(b, d->rule ? d->rule : "");
-    if (!rc) rc = put_key(b, "decision", false);
-    if (!rc) rc = put_str(b, srv_decision_kind_name(d->kind));
+    if (!rc) rc = kv_str(b, "rule", d->rule ? d->rule : "");
+    if (!rc) rc = kv_str(b, "decision", srv_decision_kind_name(d->kind));
     if (!rc && d->signal) {
         rc = put_key(b, "signal", false);
         if (!rc) rc = put_str(b, d->signal);
     }
-    if (!rc) rc = put_key(b, "severity", false);
-    if (!rc) rc = put_str(b, d->kind == FC_DEC_SCALE_UP_NOW ? "warning" : "info");
+    if (!rc) rc = kv_str(b, "severity", d->kind == FC_DEC_SCALE_UP_NOW ? "warning" : "info");
     if (!rc) rc = put_lit(b, "}");
     return rc;
 }
@@ -327,8 +323,7 @@ static int am_annotations(const srv_dec_view *d, ax_buf *b) {
     if (!rc) rc = put_lit(b, "{\"summary\":");
     if (!rc) rc = srv_json_str(b, (const char *)s.data, s.len);
     ax_buf_free(&s);
-    if (!rc) rc = put_key(b, "description", false);
-    if (!rc) rc = put_str(b, d->reason ? d->reason : "");
+    if (!rc) rc = kv_str(b, "description", d->reason ? d->reason : "");
     if (!rc) rc = am_num(b, "current_capacity", d->capacity);
     if (!rc) rc = am_num(b, "desired_capacity", d->desired);
     if (!rc) rc = am_num(b, "urgency", d->urgency);

@@ -13,6 +13,8 @@
 #include <string.h>
 
 typedef void (*test_fn)(void);
+/* Remove a file or a folder and everything under it (temporary data of a test). */
+void test_rm_rf(const char *path);
 void test__register(const char *name, test_fn fn);
 extern int test__failures;
 extern const char *test__current;

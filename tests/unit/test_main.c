@@ -3,7 +3,10 @@
  * only tests whose name contains it. */
 #include "test.h"
 
+#include <dirent.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_TESTS 1024
 static struct { const char *name; test_fn fn; } tests[MAX_TESTS];
@@ -17,6 +20,22 @@ void test__register(const char *name, test_fn fn) {
         tests[n_tests].fn = fn;
         n_tests++;
     }
+}
+
+void test_rm_rf(const char *path) {
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) test_rm_rf(p); else unlink(p);
+        }
+        closedir(d);
+    }
+    if (rmdir(path)) unlink(path);
 }
 
 int main(int argc, char **argv) {

@@ -12,22 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-            struct stat st;
-            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_rf(p); else unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 static char *tmpdir(void) {
     char *t = strdup("/tmp/auspex-eng-XXXXXX");
     if (!mkdtemp(t)) abort();
@@ -108,7 +92,7 @@ TEST(test_engine_write_read_head_and_flushed) {
     CHECK_EQ_INT(AX_ELIMIT, eng_series_read(e, sid, INT64_MIN, INT64_MAX, 100, &s));
     eng_samples_free(&s);
     eng_close(e);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -145,7 +129,7 @@ TEST(test_engine_out_of_order_and_duplicates) {
     eng_stats_get(e, &st);
     CHECK(st.samples_duplicate >= 1);
     eng_close(e);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -165,7 +149,7 @@ TEST(test_engine_invalid_batch_applies_nothing) {
     CHECK_EQ_INT(0, st.samples_ingested);
     CHECK_EQ_INT(0, find_sid(e, "ok", ""));
     eng_close(e);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -219,8 +203,8 @@ TEST(test_engine_crash_recovery_replays_wal) {
     check_series(r, "x", "a", 0, 1000, 600, 0);
     check_series(r, "z", "c", 0, 1000, 3, 1);
     eng_close(r);
-    rm_rf(crash);
-    rm_rf(dir);
+    test_rm_rf(crash);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -257,8 +241,8 @@ TEST(test_engine_torn_wal_tail_is_cut) {
     r = open_eng(crash, 1 << 20);
     check_series(r, "x", "a", 0, 1000, 25, 0);
     eng_close(r);
-    rm_rf(crash);
-    rm_rf(dir);
+    test_rm_rf(crash);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -312,7 +296,7 @@ TEST(test_engine_concurrent_writers_with_flushes) {
         check_series(e, "load", host, 0, 1000, 400, 0);
     }
     eng_close(e);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -349,7 +333,7 @@ TEST(test_engine_select_matchers) {
     CHECK_EQ_INT(AX_ELIMIT, eng_select(e, &all, 1, 2, &sel));
     eng_matcher_free(&all);
     eng_close(e);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -383,6 +367,6 @@ TEST(test_engine_special_values_survive_flush) {
     eng_samples_free(&out);
     eng_sel_free(sel);
     eng_close(e);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }

@@ -18,12 +18,6 @@ static char *tmpdir(void) {
     return d ? strdup(d) : NULL;
 }
 
-static void rmdir_all(const char *d) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-    if (system(cmd)) {}
-}
-
 static const char *dlv_state(const cJSON *rec, int i) {
     const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "deliveries"), i);
     const cJSON *s = cJSON_GetObjectItem(d, "state");
@@ -141,7 +135,7 @@ TEST(test_dlog_attempts_retry_deliver_and_crashed_exec) {
     CHECK_EQ_INT(AX_EINVAL, srv_dlog_attempt_begin(d, id, 0, now, &rec, &dlv, &body, &len));
     CHECK_EQ_INT(AX_ENOTFOUND, srv_dlog_get(d, 999999, &rec));
     srv_dlog_close(d);
-    rmdir_all(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -194,7 +188,7 @@ TEST(test_dlog_approve_reject_supersede_expire) {
     cJSON_Delete(rec);
     CHECK_EQ_INT(AX_ENOTFOUND, srv_dlog_approve(d, 424242, true, now, NULL, &e));
     srv_dlog_close(d);
-    rmdir_all(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 
@@ -253,7 +247,7 @@ TEST(test_dlog_list_filters_paging_and_prune) {
     CHECK_EQ_INT(0, srv_dlog_rule_state(d, "z", &got));
     CHECK(got.last_action_at == 1000.5 && got.capacity == 3);
     srv_dlog_close(d);
-    rmdir_all(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 

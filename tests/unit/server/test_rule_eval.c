@@ -18,22 +18,6 @@
 #define T0 1699999980000LL /* a whole minute */
 #define MIN 60000LL
 
-static void re_rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-            struct stat st;
-            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) re_rm_rf(p); else unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 static int put(eng *e, const char *name, const char *host, size_t n, double base, double slope) {
     ax_label ls[2] = {{"__name__", name, 8, (uint32_t)strlen(name)},
                       {"host", host, 4, (uint32_t)strlen(host)}};
@@ -81,7 +65,7 @@ TEST(test_rule_eval_grid_merge_capacity_and_errors) {
     eng_opts eo = {.path = dir, .nosync = true};
     eng *e = NULL;
     ax_err err = {0};
-    if (eng_open(&eo, &e, &err)) { FAILF("eng_open: %s", err.msg); re_rm_rf(dir); return; }
+    if (eng_open(&eo, &e, &err)) { FAILF("eng_open: %s", err.msg); test_rm_rf(dir); return; }
     /* cpu{a} = i, cpu{b} = 10 - i, inst{a} = 2, inst{b} = 3 at T0 + i minutes, i < 21 */
     put(e, "cpu", "a", 21, 0, 1);
     put(e, "cpu", "b", 21, 10, -1);
@@ -92,7 +76,7 @@ TEST(test_rule_eval_grid_merge_capacity_and_errors) {
     if (srv_rules_parse(RULES, sizeof RULES - 1, &rs, &err)) {
         FAILF("srv_rules_parse: %s", err.msg);
         eng_close(e);
-        re_rm_rf(dir);
+        test_rm_rf(dir);
         return;
     }
     CHECK_EQ_U64(3, rs->n_rules);
@@ -154,5 +138,5 @@ TEST(test_rule_eval_grid_merge_capacity_and_errors) {
     /* and free again once closed */
     CHECK_EQ_INT(0, eng_open(&eo, &e2, &err2));
     eng_close(e2);
-    re_rm_rf(dir);
+    test_rm_rf(dir);
 }
