@@ -7,9 +7,11 @@ BUILD="build-essential cmake pkg-config liblmdb-dev libuv1-dev node-llhttp libzs
 libcjson-dev libsnappy-dev libcurl4-openssl-dev libyaml-dev zlib1g-dev"
 # peers and tools used by the integration tests and the benchmark
 TEST="python3 curl prometheus prometheus-node-exporter victoria-metrics"
+# headless Chromium and its WebDriver, for the web UI's browser test (tests/integration/test_ui.py)
+UI_TEST="chromium chromium-driver"
 
 missing=""
-for p in $BUILD $TEST; do
+for p in $BUILD $TEST $UI_TEST; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

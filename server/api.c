@@ -11,6 +11,7 @@
 #include "server/backtest.h"
 #include "query/query.h"
 #include "server/gzip.h"
+#include "server/ui.h"
 #include "server/remote_write.h"
 #include "server/scrape.h"
 #include "server/jsonl_import.h"
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Give the request a zeroed job of `size` bytes in its arena (as udata). NULL (and a 503
  * reply) when the request's memory budget is spent. */
@@ -553,6 +555,40 @@ static void h_buildinfo(srv_req *r, void *ctx) {
     srv_reply(r, 200, "application/json", body, (size_t)n);
 }
 
+/* Prometheus' runtimeinfo fields that mean something here, then auspex's own figures (the
+ * web UI's status page reads them). */
+static void h_runtimeinfo(srv_req *r, void *ctx) {
+    srv_app *app = ctx;
+    eng_stats s;
+    eng_stats_get(app->e, &s);
+    srv_http_stats hs;
+    srv_http_stats_get(app->http, &hs);
+    char start[AX_FMT_RFC3339_MAX], cwd[1024];
+    ax_fmt_rfc3339(start, app->start_ms);
+    if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+    ax_buf b;
+    ax_buf_init(&b, 64u << 10);
+    int rc = ax_buf_printf(&b, "{\"status\":\"success\",\"data\":{\"startTime\":\"%s\",\"CWD\":", start);
+    if (!rc) rc = srv_json_str(&b, cwd, strlen(cwd));
+    if (!rc) rc = ax_buf_printf(&b, ",\"reloadConfigSuccess\":true,\"lastConfigTime\":\"%s\","
+                                "\"corruptionCount\":0,\"storageRetention\":", start);
+    if (!rc) rc = srv_json_str(&b, app->retention ? app->retention : "", app->retention ? strlen(app->retention) : 0);
+    if (!rc) rc = ax_buf_append_str(&b, ",\"storagePath\":");
+    if (!rc) rc = srv_json_str(&b, app->data_path ? app->data_path : "", app->data_path ? strlen(app->data_path) : 0);
+    if (!rc)
+        rc = ax_buf_printf(&b, ",\"uptimeSeconds\":%.3f,\"series\":%llu,\"samplesIngested\":%llu,"
+                           "\"headSamples\":%llu,\"diskBytes\":{\"lmdb\":%llu,\"wal\":%llu},"
+                           "\"openConnections\":%llu,\"scrapeTargets\":%s,\"rules\":%s}}",
+                           (double)(ax_now_ms() - app->start_ms) / 1000.0,
+                           (unsigned long long)s.series_total, (unsigned long long)s.samples_ingested,
+                           (unsigned long long)s.head_samples, (unsigned long long)s.lmdb_bytes,
+                           (unsigned long long)s.wal_bytes, (unsigned long long)hs.conns_open,
+                           app->scrape ? "true" : "false", app->rules ? "true" : "false");
+    if (rc) srv_reply_error(r, 503, "unavailable", "runtimeinfo: %s", ax_strerror(rc));
+    else srv_reply_buf_take(r, 200, "application/json", &b);
+    ax_buf_free(&b);
+}
+
 int srv_api_register(srv_app *app) {
     srv_http *h = app->http;
     int rc = 0;
@@ -579,5 +615,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,
                                  h_force_flush, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/status/buildinfo", false, h_buildinfo, app);
+    if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/status/runtimeinfo", false, h_runtimeinfo, app);
+    if (!rc) rc = srv_ui_register(app);
     return rc;
 }

@@ -44,6 +44,7 @@ typedef struct srv_app {
     struct srv_query_gate *query_gate; /* api_query.c */
     int64_t start_ms;
     const char *data_path;
+    const char *retention;      /* -retentionPeriod as given, for /api/v1/status/runtimeinfo */
     atomic_uint_fast64_t rw_requests;
     atomic_uint_fast64_t rw_requests_failed;
     atomic_uint_fast64_t rejected[SRV_REJ_N];     /* requests refused, by reason */

@@ -398,6 +398,7 @@ int main(int argc, char **argv) {
     APP.query_max_queue_ms = max_queue_ms;
     APP.query_cache = C.disable_cache || !cache_size ? NULL : pql_cache_new((size_t)cache_size, cache_offset_ms);
     APP.start_ms = ax_now_ms();
+    APP.retention = C.retention;
     APP.data_path = C.data_path;
     if (srv_api_register(&APP)) {
         fprintf(stderr, "auspex: cannot register routes\n");
