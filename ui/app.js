@@ -12,6 +12,7 @@
 const RANGES = ['5m', '15m', '30m', '1h', '3h', '6h', '12h', '1d', '2d', '7d', '14d', '30d', '90d'];
 const MODELS = ['auto', 'seasonal', 'holt_winters', 'seasonal_naive', 'drift', 'linear', 'naive'];
 const MAX_DRAWN = 200; /* series drawn in one chart; the rest are listed as left out */
+const MAX_ROWS = 1000; /* rows of the table view */
 const HISTORY_KEY = 'auspex.queryHistory';
 const UTC_KEY = 'auspex.utc';
 
@@ -305,13 +306,14 @@ function resultTable(d) {
     body.append(h('tr', {}, h('td', {}, fmtTime(d.result[0])), h('td', { class: 'num' }, d.result[1])));
   } else {
     table.append(h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'series'), h('th', { scope: 'col' }, d.resultType === 'matrix' ? 'values' : 'value'))));
-    for (const s of d.result) {
+    for (const s of d.result.slice(0, MAX_ROWS)) {
       const v = d.resultType === 'matrix'
         ? s.values.map(([t, x]) => `${x} @${t}`).join('\n')
         : s.value[1];
       body.append(h('tr', {}, h('td', { class: 'labels' }, seriesName(s.metric)), h('td', { class: 'num' }, v)));
     }
     if (!d.result.length) body.append(h('tr', {}, h('td', { colspan: 2, class: 'empty' }, 'Empty result.')));
+    if (d.result.length > MAX_ROWS) body.append(h('tr', {}, h('td', { colspan: 2, class: 'meta' }, `Showing the first ${MAX_ROWS} of ${d.result.length} results.`)));
   }
   table.append(body);
   wrap.append(table);
@@ -485,7 +487,7 @@ function ruleCard(rule) {
   ].filter(Boolean));
   const chartBox = h('div', { class: 'chart-box rule-chart' });
   const caption = h('p', { class: 'meta' });
-  const msg = h('div', { class: 'rule-msg', role: 'status' });
+  const msg = h('div', { class: 'rule-msg', role: 'status', tabindex: '-1' });
   const onlyActions = h('input', { type: 'checkbox', id: 'acts-' + rule.name, checked: true });
   const decisions = h('div', { class: 'decisions' });
   const bt = h('div', { class: 'backtest' });
@@ -504,10 +506,12 @@ function ruleCard(rule) {
 
   function act(d, verb) {
     msg.replaceChildren(`${verb === 'approve' ? 'Approving' : 'Rejecting'} decision ${d.id}…`);
+    /* the button goes away with the re-drawn table: the focus moves to the message */
+    const settle = () => { loadDecisions(); msg.focus(); };
     api(`api/v1/decisions/${encodeURIComponent(d.id)}/${verb}`, {}, 'POST').then((j) => {
       msg.replaceChildren(`Decision ${d.id} is now ${j.data.state}.`);
-      loadDecisions();
-    }).catch((e) => { msg.replaceChildren(errorBox(e, `decision ${d.id}`)); loadDecisions(); });
+      settle();
+    }).catch((e) => { msg.replaceChildren(errorBox(e, `decision ${d.id}`)); settle(); });
   }
 
   /* the newest check's forecast, drawn over each signal's recent past */

@@ -249,6 +249,7 @@ def test_rules(b, a):
     wait_until(lambda: api(a, "/api/v1/decisions/" + did)[1]["data"]["state"] == "approved", timeout=15,
                what="decision approved through the API")
     b.wait(lambda: "approved" in b.find("#rule-web .rule-msg").text, what="the UI says approved")
+    check("rule-msg" in (b.active().attr("class") or ""), "the focus moves to the message, not to the page's top")
     b.wait(lambda: b.find('#rule-web tr[data-id="%s"]' % did).attr("data-state") == "approved",
            what="the row's state is approved")
     st, d1 = api(a, "/api/v1/decisions/" + did)
