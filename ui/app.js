@@ -325,14 +325,14 @@ function resultTable(d) {
 function viewForecast(main, params) {
   const st = {
     q: params.get('q') || '', horizon: params.get('horizon') || '4h', step: params.get('step') || '5m',
-    history: params.get('history') || '7d', show: params.get('show') || '1d', model: params.get('model') || 'auto',
+    history: params.get('history') || '7d', show: params.get('show') || '', model: params.get('model') || 'auto',
     coverage: params.get('coverage') || '0.8', thresholds: params.get('thresholds') || '',
   };
   let seq = 0;
   const ta = queryBox('fc-query', st.q, run);
   const input = (id, v, size) => h('input', { id, type: 'text', value: v, size: size || 5, autocomplete: 'off' });
   const horizon = input('fc-horizon', st.horizon), step = input('fc-step', st.step), hist = input('fc-history', st.history);
-  const show = select('fc-show', ['1h', '2h', '3h', '6h', '12h', '1d', '2d', '7d', '14d'].map((r) => [r, r]), st.show);
+  const show = select('fc-show', [['', 'auto (4 × horizon)'], ...['1h', '2h', '3h', '6h', '12h', '1d', '2d', '7d', '14d'].map((r) => [r, r])], st.show);
   const model = select('fc-model', MODELS.map((m) => [m, m]), st.model);
   const coverage = input('fc-coverage', st.coverage, 4);
   const thresholds = h('input', { id: 'fc-thresholds', type: 'text', value: st.thresholds, size: 10, placeholder: 'e.g. 80, 20', inputmode: 'decimal' });
@@ -356,7 +356,8 @@ function viewForecast(main, params) {
     const my = ++seq;
     err.replaceChildren();
     if (!st.q) { info.textContent = 'Type the expression to forecast, e.g. a CPU or load query, and press Enter.'; result.replaceChildren(); return; }
-    const stepS = parseDur(st.step), horizonS = parseDur(st.horizon), showS = parseDur(st.show);
+    const stepS = parseDur(st.step), horizonS = parseDur(st.horizon);
+    const showS = st.show ? parseDur(st.show) : Math.min(7 * 86400, Math.max(3600, 4 * horizonS));
     const ths = st.thresholds ? st.thresholds.split(/[\s,;]+/).filter(Boolean).map(Number) : [];
     const bad = !(stepS > 0) ? `the step "${st.step}" cannot be read`
       : !(horizonS > 0) ? `the horizon "${st.horizon}" cannot be read`
@@ -438,7 +439,7 @@ function drawForecast(target, fcs, past, o) {
       h('td', { class: 'num' }, s.mase == null ? 'n/a' : (+s.mase).toFixed(2)),
       h('td', { class: 'num' }, cur ? AxChart.fmtValue(cur[1]) : 'n/a'),
       h('td', { class: 'num' }, last.length ? `${AxChart.fmtValue(+last[1])} (${AxChart.fmtValue(+last[2])} – ${AxChart.fmtValue(+last[3])})` : ''),
-      h('td', {}, notes.join('. ') || '—')));
+      h('td', {}, notes.length ? notes.map((n) => h('div', {}, n)) : '—')));
   });
   if (!fcs.length) tb.append(h('tr', {}, h('td', { colspan: 8, class: 'empty' }, 'No series has data in the training window.')));
   table.append(tb);
