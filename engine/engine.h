@@ -29,6 +29,13 @@ typedef struct eng_opts {
     uint64_t wal_max_bytes;    /* flush when WAL segments exceed this (0: 256 MB) */
     size_t max_series;         /* 0: unlimited */
     bool nosync;               /* tests only: skip fsync (durability off) */
+    /* Retention (docs/retention.md): chunks ending before now - retention_ms are deleted by
+     * a background pass every retention_interval_ms, and samples older than that are
+     * dropped at ingest. retention_ms 0: keep everything. Interval 0: retention / 20,
+     * within [1 min, 1 h]; < 0: no background pass (tests call eng_retention_run). */
+    int64_t retention_ms;
+    int64_t retention_interval_ms;
+    int64_t (*now_ms)(void);   /* tests only: the clock for retention (NULL: wall clock) */
 } eng_opts;
 
 /* Open the data folder: load series, replay the WAL into the head, start the writer and
@@ -53,12 +60,23 @@ typedef struct eng_ts {
 } eng_ts;
 
 /* Validate and make durable n series' samples, all or nothing. Normalises labels in place
- * (see ax_labels_normalize). Blocks until durable. Returns 0, AX_EINVAL (e says which
- * series and why; nothing applied), AX_ELIMIT, AX_EAGAIN, AX_EIO. */
+ * (see ax_labels_normalize). With retention on, samples older than now - retention are
+ * dropped first (in place: samples[] is compacted and n_samples shrinks; counted in
+ * eng_stats.samples_too_old; a series left with none is skipped whole). Blocks until
+ * durable. Returns 0, AX_EINVAL (e says which series and why; nothing applied),
+ * AX_ELIMIT, AX_EAGAIN, AX_EIO. */
 int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err);
 
 /* Make everything in the head durable in LMDB now (tests, shutdown, snapshots). */
 int eng_flush(eng *e);
+
+/* Write a consistent copy of the store to folder `dir` (created if missing; must not hold a
+ * data.mdb), openable with eng_open as a data folder of its own: flush the head (so every
+ * sample acknowledged before the call is in LMDB), then copy the LMDB environment in one
+ * read txn. Writes and reads go on meanwhile; the copy may also hold samples acknowledged
+ * during the call. Code: engine/snapshot.c. Returns 0, AX_EIO, AX_EFULL, AX_EAGAIN (flush
+ * failed; message in err). */
+int eng_snapshot(eng *e, const char *dir, ax_err *err);
 
 /* ---- read ---- */
 enum { ENG_MATCH_EQ, ENG_MATCH_NEQ, ENG_MATCH_RE, ENG_MATCH_NRE };
@@ -100,6 +118,26 @@ int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max
                     eng_samples *out);
 void eng_samples_free(eng_samples *s);
 
+/* ---- deletion (engine/retention.c, docs/retention.md) ---- */
+typedef struct eng_retention_stats {
+    uint64_t chunks_deleted;
+    uint64_t series_deleted;   /* series left with no data, removed from LMDB and selections */
+} eng_retention_stats;
+/* One retention pass as of now_ms: delete every stored chunk whose newest sample is older
+ * than now_ms - retention_ms (a chunk straddling that cutoff is kept whole), in LMDB txns of
+ * at most 1000 chunks / 4 MB so that flushes run in between, then delete the series left
+ * with no chunk and nothing in the head. The background pass calls it with the wall clock.
+ * OUT: *out (may be NULL; filled also on failure with what was done). Returns 0 (also when
+ * retention_ms is 0: nothing to do), AX_EAGAIN (engine closing: pass cut short), AX_EIO,
+ * AX_ENOMEM. */
+int eng_retention_run(eng *e, int64_t now_ms, eng_retention_stats *out);
+
+/* Delete series whole: flush, then remove their chunks, series records, postings and head
+ * samples, and hide them from eng_select (a later sample for one brings it back, as a new
+ * series with the same id). Unknown or already deleted sids are skipped. OUT: *n_deleted
+ * (may be NULL). Returns 0, AX_EIO, AX_ENOMEM, AX_EAGAIN. */
+int eng_series_delete(eng *e, const uint64_t *sids, size_t n, size_t *n_deleted);
+
 /* The oldest sample timestamp made visible by eng_write since the previous call (INT64_MAX:
  * none), for caches of query results: answers for times at or after it may have changed.
  * One consumer. */
@@ -121,6 +159,12 @@ typedef struct eng_stats {
     uint64_t flush_errors;
     uint64_t disk_bytes;            /* LMDB file + WAL */
     uint64_t lmdb_bytes;
+    uint64_t samples_too_old;       /* dropped at ingest: older than now - retention */
+    uint64_t retention_chunks_deleted;
+    uint64_t retention_series_deleted;
+    uint64_t retention_passes;      /* completed passes */
+    int64_t retention_last_pass_ms; /* wall clock at the end of the last pass (0: none) */
+    uint64_t series_deleted;        /* by eng_series_delete */
 } eng_stats;
 void eng_stats_get(eng *e, eng_stats *out);
 

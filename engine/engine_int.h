@@ -22,7 +22,17 @@ struct eng_series {
     uint8_t *labels;          /* canonical label bytes, owned */
     uint32_t labels_len;
     atomic_bool wal_logged;   /* its 'S' record is in a durable WAL segment */
-    bool persisted;           /* in LMDB's series db (flusher thread only) */
+    bool persisted;           /* in LMDB's series db (written under e->flush_mu only) */
+    /* Deletion (engine/retention.c): set under the stripe lock with an empty head and
+     * inflight == 0, cleared by the first batch that puts samples in the head again.
+     * Deleted series stay in the registry (the sid table is read without locks) but are
+     * skipped by eng_select and by the flush. */
+    atomic_bool deleted;
+    /* eng_write batches holding this series between framing their WAL record and putting
+     * it in the head. A series is deleted only at 0, and deletion clears wal_logged before
+     * reading it (eng_write increments it before reading wal_logged, both seq_cst): so a
+     * batch framed without an 'S' entry never lands on a series whose record is gone. */
+    atomic_uint inflight;
     bool dirty;               /* on e->dirty list (under dirty_mu) */
     /* head, under stripe mutex eng__stripe(e, sid) */
     eng_sample *buf;          /* samples not yet handed to a flush, sorted by ts */
@@ -138,7 +148,9 @@ struct eng {
     pthread_mutex_t dirty_mu;
     eng_series *dirty;
 
-    pthread_mutex_t flush_mu;   /* one flush at a time */
+    pthread_mutex_t flush_mu;   /* one flush at a time; also held by each retention or
+                                 * deletion txn (engine/retention.c) */
+    atomic_uint flush_waiting;  /* flushes blocked on flush_mu: retention lets them first */
     pthread_mutex_t fl_mu;      /* flusher wake-ups */
     pthread_cond_t fl_cond;
     bool flush_req;
@@ -148,6 +160,17 @@ struct eng {
 
     pthread_t writer, flusher;
     bool threads_started;
+
+    /* retention (engine/retention.c) */
+    pthread_t retainer;
+    bool retainer_started;
+    pthread_mutex_t ret_mu;     /* retainer wake-ups */
+    pthread_cond_t ret_cond;
+    atomic_bool ret_stop;       /* closing: passes stop between batches */
+    atomic_uint_fast64_t deleted_live; /* series currently marked deleted */
+    atomic_uint_fast64_t st_too_old, st_ret_chunks, st_ret_series, st_ret_passes,
+        st_series_deleted;
+    _Atomic int64_t st_ret_last_ms;
 
     atomic_uint_fast64_t head_samples;
     atomic_uint_fast64_t st_ingested, st_dup, st_created, st_commits, st_commit_batches,
@@ -163,5 +186,12 @@ static inline pthread_mutex_t *eng__stripe(eng *e, uint64_t sid) {
  * OUT: *dups = exact duplicates dropped, *added = samples added. Returns 0 or AX_ENOMEM. */
 int eng__head_insert(eng_series *s, const eng_sample *in, size_t n, size_t *added, size_t *dups);
 void eng__mark_dirty(eng *e, eng_series *s);
+
+/* Retention clock: o.now_ms or the wall clock. */
+int64_t eng__now_ms(eng *e);
+/* Start / stop the background retention thread (retention.c). Start is a no-op without
+ * retention or with a negative interval. Returns 0 or AX_EIO. */
+int eng__retention_start(eng *e);
+void eng__retention_stop(eng *e);
 
 #endif

@@ -7,7 +7,10 @@
  * any -(error)-> FAILED: eng_write returns it; nothing of the batch is in the head, and
  *   its WAL bytes were cut off again (or the WAL refuses all writes until restart).
  * Invariant 1: eng_write returns 0 only for a batch whose record was fdatasync'd.
- * Invariant 2: every sample in a WAL segment numbered <= meta "wal_flushed" is in LMDB.
+ * Invariant 2: every sample in a WAL segment numbered <= meta "wal_flushed" is in LMDB
+ *   (or was deleted since: retention, eng_series_delete; engine/retention.c).
+ * With retention on, eng_write first drops samples older than now - retention (counted;
+ *   a series left with none is validated but not created, logged or applied).
  *
  * Flush (flusher thread, at most one at a time), when the head holds head_max_samples,
  * the WAL exceeds wal_max_bytes, flush_interval has passed, or eng_flush asks:
@@ -220,12 +223,23 @@ static void apply_batch(eng *e, eng_batch *b) {
     size_t total_add = 0, total_dup = 0;
     for (size_t i = 0; i < b->n; i++) {
         eng_series *s = b->series[i];
+        if (!s) continue; /* left out: every sample too old */
         atomic_store(&s->wal_logged, true);
-        if (!b->ts[i].n_samples) continue;
+        if (!b->ts[i].n_samples) {
+            atomic_fetch_sub(&s->inflight, 1);
+            continue;
+        }
         size_t added = 0, dups = 0;
         pthread_mutex_t *mu = eng__stripe(e, s->sid);
         pthread_mutex_lock(mu);
         int rc = eng__head_insert(s, b->ts[i].samples, b->ts[i].n_samples, &added, &dups);
+        if (atomic_load(&s->deleted) && s->n) {
+            /* a deleted series written again: visible again; the next flush puts its
+             * series record and postings back (persisted was cleared) */
+            atomic_store(&s->deleted, false);
+            atomic_fetch_sub(&e->deleted_live, 1);
+        }
+        atomic_fetch_sub(&s->inflight, 1);
         pthread_mutex_unlock(mu);
         if (rc) {
             /* durable in the WAL but not in memory: a restart will replay it */
@@ -347,12 +361,35 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
     ax_buf lb;
     ax_buf_init(&lb, 1 << 20);
     int rc = 0;
+    size_t held = 0;            /* b.series[0..held) hold an inflight reference */
+    bool applied = false;
+    uint64_t too_old = 0;
+    uint8_t *skip = NULL;       /* series whose samples were all too old: left out whole */
     b.series = calloc(n ? n : 1, sizeof *b.series);
     if (!b.series) { rc = AX_ENOMEM; goto out; }
+    /* retention: samples older than now - retention are dropped here, as VictoriaMetrics
+     * does (the request still succeeds); the next retention pass would delete them anyway */
+    if (e->o.retention_ms > 0) {
+        int64_t now = eng__now_ms(e);
+        int64_t cutoff = now > INT64_MIN + e->o.retention_ms ? now - e->o.retention_ms : INT64_MIN;
+        for (size_t i = 0; i < n; i++) {
+            eng_sample *sm = ts[i].samples;
+            size_t k = 0, m = ts[i].n_samples;
+            for (size_t j = 0; j < m; j++)
+                if (sm[j].ts >= cutoff) sm[k++] = sm[j];
+            if (k == m) continue;
+            too_old += m - k;
+            ts[i].n_samples = k;
+            if (k == 0) {
+                if (!skip && !(skip = calloc(n, 1))) { rc = AX_ENOMEM; goto out; }
+                skip[i] = 1;
+            }
+        }
+    }
     /* pass 1: find known series (their labels were validated when they were created) and
      * validate the rest, before creating or logging anything */
     for (size_t i = 0; i < n && !rc; i++) {
-        b.n_samples += ts[i].n_samples;
+        b.n_samples += ts[i].n_samples; /* a series left out is still validated */
         bool canon = already_canonical(ts[i].labels, ts[i].n_labels);
         if (!canon && ts[i].n_labels <= AX_MAX_LABELS) {
             /* unsorted (text lines put __name__ first): sort, which normalising would do
@@ -381,6 +418,11 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
     /* pass 2: create new series and frame the WAL record */
     if (!rc) rc = ax_buf_append(&b.rec, "\0\0\0\0\0\0\0\0", 8);
     for (size_t i = 0; i < n && !rc; i++) {
+        if (skip && skip[i]) {
+            b.series[i] = NULL; /* not created, not logged, not applied */
+            held = i + 1;
+            continue;
+        }
         eng_series *s = b.series[i];
         if (!s) {
             ax_buf_reset(&lb);
@@ -399,6 +441,10 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
             if (created) atomic_fetch_add(&e->st_created, 1);
             b.series[i] = s;
         }
+        /* inflight before wal_logged: see eng_series.inflight (a deleted series' record
+         * is gone from LMDB, so its samples need an 'S' entry to survive a replay) */
+        atomic_fetch_add(&s->inflight, 1);
+        held = i + 1;
         if (!atomic_load(&s->wal_logged)) rc = put_series_entry(&b.rec, s);
         if (!rc && ts[i].n_samples)
             rc = put_data_entry(&b.rec, s->sid, ts[i].samples, ts[i].n_samples);
@@ -407,6 +453,7 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
         if (rc == AX_ETOOBIG) ax_err_set(err, rc, "batch too large for one WAL record");
         goto out;
     }
+    if (b.rec.len == 8) goto out; /* nothing left to log (every sample was too old) */
     int64_t oldest = INT64_MAX;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < ts[i].n_samples; j++)
@@ -431,13 +478,19 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
         /* tell result caches, before the samples become visible */
         int64_t cur = atomic_load(&e->oldest_write);
         while (oldest < cur && !atomic_compare_exchange_weak(&e->oldest_write, &cur, oldest)) {}
-        apply_batch(e, &b); /* durable: now visible */
+        apply_batch(e, &b); /* durable: now visible; drops the inflight references */
+        applied = true;
         pthread_mutex_lock(&e->q_mu);
         if (--e->applying == 0) pthread_cond_broadcast(&e->applied_cond);
         pthread_mutex_unlock(&e->q_mu);
     }
     if (rc) ax_err_set(err, rc, "write-ahead log: %s", ax_strerror(rc));
 out:
+    if (!applied)
+        for (size_t i = 0; i < held; i++)
+            if (b.series[i]) atomic_fetch_sub(&b.series[i]->inflight, 1);
+    if (!rc && too_old) atomic_fetch_add(&e->st_too_old, too_old);
+    free(skip);
     ax_buf_free(&lb);
     ax_buf_free(&b.rec);
     free(b.series);
@@ -494,6 +547,7 @@ static int flush_txn(eng *e, eng_series **v, size_t nv, uint64_t seg, int64_t **
     int rc = stor_txn_begin(e->stor, STOR_TXN_WRITE, &t);
     for (size_t i = 0; i < nv && !rc; i++) {
         eng_series *s = v[i];
+        if (atomic_load(&s->deleted)) continue; /* deleted since it was put on the list */
         if (!s->persisted) rc = stor_series_put(t, s->sid, s->labels, s->labels_len);
         if (rc || !s->fl_n) continue;
         if (s->fl_n > *scr_cap) {
@@ -522,7 +576,9 @@ static int flush_txn(eng *e, eng_series **v, size_t nv, uint64_t seg, int64_t **
 }
 
 static int do_flush(eng *e) {
+    atomic_fetch_add(&e->flush_waiting, 1);
     pthread_mutex_lock(&e->flush_mu);
+    atomic_fetch_sub(&e->flush_waiting, 1);
     uint64_t t0 = ax_mono_ns();
     uint64_t seg = 0;
     int rot_rc = request_rotation(e, &seg);
@@ -599,7 +655,7 @@ static int do_flush(eng *e) {
             s->fl_n = 0;
             pthread_mutex_unlock(mu);
             free(old);
-            s->persisted = true;
+            if (!atomic_load(&s->deleted)) s->persisted = true; /* flush_txn skipped it */
         }
         atomic_fetch_sub(&e->head_samples, freed);
         done += k;
@@ -742,6 +798,8 @@ int eng_open(const eng_opts *o, eng **out, ax_err *err) {
     pthread_mutex_init(&e->fl_mu, NULL);
     pthread_cond_init(&e->fl_cond, NULL);
     pthread_cond_init(&e->flush_done_cond, NULL);
+    pthread_mutex_init(&e->ret_mu, NULL);
+    pthread_cond_init(&e->ret_cond, NULL);
     e->wal.fd = -1;
 
     int rc;
@@ -814,6 +872,11 @@ int eng_open(const eng_opts *o, eng **out, ax_err *err) {
         goto fail;
     }
     e->threads_started = true;
+    if ((rc = eng__retention_start(e))) {
+        ax_err_set(err, rc, "cannot start retention thread");
+        eng_close(e); /* stops the writer and flusher */
+        return rc;
+    }
     *out = e;
     return 0;
 fail:
@@ -830,6 +893,7 @@ void eng_close(eng *e) {
     pthread_mutex_lock(&e->q_mu);
     e->closed_writes = true;
     pthread_mutex_unlock(&e->q_mu);
+    eng__retention_stop(e); /* a pass in progress stops after its current batch */
     if (e->threads_started) {
         int rc = eng_flush(e);
         if (rc) fprintf(stderr, "auspex: final flush failed (%s): the WAL keeps the data\n",
@@ -857,7 +921,8 @@ void eng_stats_get(eng *e, eng_stats *s) {
     memset(s, 0, sizeof *s);
     s->samples_ingested = atomic_load(&e->st_ingested);
     s->samples_duplicate = atomic_load(&e->st_dup);
-    s->series_total = atomic_load(&e->reg.count);
+    uint64_t all = atomic_load(&e->reg.count), gone = atomic_load(&e->deleted_live);
+    s->series_total = all > gone ? all - gone : 0;
     s->series_created = atomic_load(&e->st_created);
     s->head_samples = atomic_load(&e->head_samples);
     s->wal_bytes = atomic_load(&e->wal.total_bytes);
@@ -867,6 +932,12 @@ void eng_stats_get(eng *e, eng_stats *s) {
     s->flushes = atomic_load(&e->st_flushes);
     s->flush_seconds_sum = (double)atomic_load(&e->st_flush_ns) / 1e9;
     s->flush_errors = atomic_load(&e->st_flush_errors);
+    s->samples_too_old = atomic_load(&e->st_too_old);
+    s->retention_chunks_deleted = atomic_load(&e->st_ret_chunks);
+    s->retention_series_deleted = atomic_load(&e->st_ret_series);
+    s->retention_passes = atomic_load(&e->st_ret_passes);
+    s->retention_last_pass_ms = atomic_load(&e->st_ret_last_ms);
+    s->series_deleted = atomic_load(&e->st_series_deleted);
     stor_stats ss;
     if (stor_env_stats(e->stor, &ss) == 0) s->lmdb_bytes = ss.file_bytes;
     s->disk_bytes = s->lmdb_bytes + s->wal_bytes;

@@ -1,8 +1,8 @@
 /* engine/read.c: label matchers, series selection, and sample reads.
  *
- * Selection walks the in-memory registry (every series is there, flushed or not) and
- * evaluates the matchers on its canonical label bytes; its result is a snapshot the
- * caller owns. A read copies the series' head samples first (buf and fl, under the
+ * Selection walks the in-memory registry (every series is there, flushed or not, except
+ * those marked deleted) and evaluates the matchers on its canonical label bytes; its
+ * result is a snapshot the caller owns. A read copies the series' head samples first (buf and fl, under the
  * stripe lock) and only then opens an LMDB read txn: a flush that moves fl into LMDB in
  * between is then seen on one side or the other, never missed. The three sorted runs
  * (chunks, fl, buf) are merged, the newer source winning on an equal timestamp.
@@ -97,7 +97,8 @@ int eng_select(eng *e, const eng_matcher *m, size_t n, size_t max_series, eng_se
     int rc = 0;
     for (uint64_t sid = 1; sid <= max_sid && !rc; sid++) {
         eng_series *se = eng__registry_by_sid(&e->reg, sid);
-        if (!se || !series_matches(se->labels, se->labels_len, m, n)) continue;
+        if (!se || atomic_load(&se->deleted) || !series_matches(se->labels, se->labels_len, m, n))
+            continue; /* deleted: by retention or eng_series_delete (engine/retention.c) */
         if (max_series && s->n >= max_series) {
             rc = AX_ELIMIT;
             break;

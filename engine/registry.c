@@ -4,7 +4,9 @@
  * mutex and open-addressing table of pointers, keyed by ax_hash of the canonical label
  * bytes), and a two-level append-only array indexed by sid that readers walk without
  * locks. Sids are dense: 1, 2, 3... in creation order, so LMDB keys arrive in order.
- * Series are never freed while the engine is open (deletion comes with retention).
+ * Series are never freed while the engine is open: a deleted series (retention,
+ * eng_series_delete) stays here marked `deleted` and comes back on its next sample
+ * (engine/retention.c).
  */
 #include "engine/engine_int.h"
 

@@ -12,6 +12,7 @@
 #include "query/query.h"
 #include "server/gzip.h"
 #include "server/ui.h"
+#include "server/forward.h"
 #include "server/remote_write.h"
 #include "server/scrape.h"
 #include "server/jsonl_import.h"
@@ -62,7 +63,7 @@ static void rw_work(srv_req *r) {
         j->reason = j->rc == AX_ETOOBIG ? SRV_REJ_TOO_BIG : SRV_REJ_DECODE;
         return;
     }
-    j->rc = eng_write(app->e, ts, n, &j->err);
+    j->rc = srv_store(app, ts, n, &j->err);
     if (j->rc == AX_EINVAL) j->reason = SRV_REJ_LABELS;
     else if (j->rc == AX_ELIMIT) j->reason = SRV_REJ_LIMIT;
     else j->reason = SRV_REJ_UNAVAILABLE;
@@ -141,7 +142,7 @@ static int extra_labels(srv_req *r, ax_label *extra, size_t *n, ax_err *e) {
 
 /* The common end of an import: hand the decoded series to the engine. */
 static void import_write(srv_app *app, rw_job *j, eng_ts *ts, size_t n) {
-    j->rc = eng_write(app->e, ts, n, &j->err);
+    j->rc = srv_store(app, ts, n, &j->err);
     if (j->rc == AX_EINVAL) j->reason = SRV_REJ_LABELS;
     else if (j->rc == AX_ELIMIT) j->reason = SRV_REJ_LIMIT;
     else j->reason = SRV_REJ_UNAVAILABLE;
@@ -589,6 +590,13 @@ static void h_runtimeinfo(srv_req *r, void *ctx) {
     ax_buf_free(&b);
 }
 
+int srv_store(srv_app *app, eng_ts *ts, size_t n, ax_err *e) {
+    int rc = eng_write(app->e, ts, n, e);
+    if (!rc && app->fwd && (rc = srv_fwd_append(app->fwd, ts, n)))
+        ax_err_set(e, rc, "stored, but not queued for -remoteWrite.url: %s", ax_strerror(rc));
+    return rc;
+}
+
 int srv_api_register(srv_app *app) {
     srv_http *h = app->http;
     int rc = 0;
@@ -606,10 +614,13 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_GET, "/api/v1/targets", false, h_targets, app);
     if (!rc) rc = srv_api_series_register(app);
     if (!rc) rc = srv_api_query_register(app);
+    if (!rc) rc = srv_api_remote_read_register(app);
     if (!rc) rc = srv_api_forecast_register(app);
     if (!rc) rc = srv_api_rules_register(app);
     if (!rc) rc = srv_api_backtest_register(app);
     if (!rc) rc = srv_api_decisions_register(app);
+    if (!rc) rc = srv_api_admin_register(app);
+    if (!rc) rc = srv_api_snapshot_register(app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/resetRollupResultCache", false,
                                  h_reset_cache, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/internal/force_flush", false,

@@ -55,7 +55,16 @@ typedef struct srv_app {
     struct srv_dlog *dlog;      /* decision log (server/decisions.h), with -rules; else NULL */
     struct srv_outbox *outbox;  /* delivery thread (server/outbox.h), or NULL */
     struct srv_sched *sched;    /* rules scheduler (server/rules_sched.h), or NULL */
+    struct srv_fwd *fwd;        /* -remoteWrite.url queues (server/forward.h), or NULL */
+    const char *rules_datasource; /* -rules.datasource base URL, or NULL: the local store */
 } srv_app;
+
+/* Store n series (eng_write: durable, all or nothing) and queue them for every
+ * -remoteWrite.url (durable too) before returning: every writer (routes, scraper, node
+ * collector, rules) stores through this. Returns eng_write's status, or AX_EIO when the
+ * samples are stored but could not be queued (the writer gets 503 and retries; the store
+ * drops the exact duplicates). */
+int srv_store(srv_app *app, eng_ts *ts, size_t n, ax_err *e);
 
 /* Register every route on app->http. Returns 0 or AX_ENOMEM. */
 int srv_api_register(srv_app *app);
@@ -63,6 +72,8 @@ int srv_api_register(srv_app *app);
 int srv_api_series_register(srv_app *app);
 /* /api/v1/query and /api/v1/query_range (server/api_query.c); srv_api_register calls it. */
 int srv_api_query_register(srv_app *app);
+/* POST /api/v1/read, Prometheus remote read (server/remote_read.c); srv_api_register calls it after srv_api_query_register (it uses the query gate). */
+int srv_api_remote_read_register(srv_app *app);
 
 /* The query concurrency gate (-search.maxConcurrentRequests, server/api_query.c): a request
  * whose work evaluates queries runs it through srv_query_gate_run (now, or later in arrival
@@ -84,6 +95,10 @@ int srv_api_forecast_register(srv_app *app);
 int srv_api_rules_register(srv_app *app);
 /* /api/v1/decisions... (server/api_decisions.c); srv_api_register calls it. */
 int srv_api_decisions_register(srv_app *app);
+/* POST /api/v1/admin/tsdb/delete_series (server/api_admin.c); srv_api_register calls it. */
+int srv_api_admin_register(srv_app *app);
+/* /snapshot/... and /api/v1/admin/tsdb/snapshot (server/api_snapshot.c); srv_api_register calls it. */
+int srv_api_snapshot_register(srv_app *app);
 
 /* Append the /metrics exposition (Prometheus text format 0.0.4) to out: the HTTP part
  * (loop thread only: it reads the server's counters) and the rest (any thread). */

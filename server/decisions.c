@@ -245,6 +245,23 @@ void srv_dlog_close(srv_dlog *d) {
     free(d);
 }
 
+int srv_dlog_copy(srv_dlog *d, const char *dir, ax_err *e) {
+    if (mkdir(dir, 0750) && errno != EEXIST)
+        return ax_err_set(e, AX_EIO, "decision log copy: cannot create %s: %s", dir, strerror(errno));
+    int rc = mdb_env_copy2(d->env, dir, MDB_CP_COMPACT); /* the map never grows: no lock needed */
+    if (rc) return ax_err_set(e, AX_EIO, "decision log copy to %s: %s", dir, mdb_strerror(rc));
+    char file[4096];
+    snprintf(file, sizeof file, "%s/data.mdb", dir);
+    const char *paths[2] = {file, dir};
+    for (int i = 0; i < 2; i++) {
+        int fd = open(paths[i], (i ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+        int err = fd < 0 || fsync(fd) ? errno : 0;
+        if (fd >= 0) close(fd);
+        if (err) return ax_err_set(e, AX_EIO, "decision log copy: fsync %s: %s", paths[i], strerror(err));
+    }
+    return 0;
+}
+
 uint64_t srv_dlog_reserve_id(srv_dlog *d) { return atomic_fetch_add(&d->next_id, 1); }
 
 void srv_dlog_key(const srv_dlog *d, uint64_t id, size_t action, char out[64]) {

@@ -47,6 +47,10 @@ typedef struct srv_dlog srv_dlog;
  * OUT: *out. Returns 0, AX_EIO (message in e), AX_ENOMEM. */
 int srv_dlog_open(const char *dir, size_t max_decisions, srv_dlog **out, ax_err *e);
 void srv_dlog_close(srv_dlog *d); /* accepts NULL */
+/* Write a compacted copy of the log, as of one read txn, to <dir>/data.mdb (dir created if
+ * missing; must not hold a data.mdb), fsync'd; srv_dlog_open opens it. Writers go on
+ * meanwhile. Returns 0, AX_EIO (message in e). */
+int srv_dlog_copy(srv_dlog *d, const char *dir, ax_err *e);
 
 /* A new decision id (ids only grow, also across restarts), and the idempotency key of its
  * action i: "<16 hex chars of this log>-<id>-<i>", the same on every try and restart. */

@@ -12,6 +12,7 @@
 #include "server/cli.h"
 #include "server/http.h"
 #include "server/node_collector.h"
+#include "server/forward.h"
 #include "server/rules.h"
 #include "server/rules_sched.h"
 
@@ -28,6 +29,7 @@ typedef struct cfg {
     const char *data_path;
     const char *listen;
     const char *retention;
+    const char *retention_check;
     const char *max_insert;
     const char *max_series;
     const char *flush_interval;
@@ -38,6 +40,11 @@ typedef struct cfg {
     const char *rules_max_decisions;
     const char *rules_retry_backoff;
     const char *external_url;
+    const char *rules_datasource;
+    const char *rw_urls[16];   /* -remoteWrite.url, repeatable */
+    size_t n_rw_urls;
+    const char *rw_max_disk;
+    const char *rw_retry_min;
     const char *max_scrape_size;
     const char *lookback;
     const char *max_query_duration;
@@ -62,10 +69,20 @@ typedef struct flag_def {
     const char *help;
 } flag_def;
 
+/* Flags that may be given several times: values collected into an array. */
+#define MAX_LIST_FLAG 16
+typedef struct list_flag_def {
+    const char *name;
+    const char **values; /* MAX_LIST_FLAG of them */
+    size_t *n;
+    const char *help;
+} list_flag_def;
+
 static cfg C = {
     .data_path = "auspex-data",
     .listen = "127.0.0.1:9444",
     .retention = "1y",
+    .retention_check = "0",
     .max_insert = "32MB",
     .max_series = "0",
     .flush_interval = "60s",
@@ -74,6 +91,9 @@ static cfg C = {
     .scrape_config = "",
     .rules = "",
     .rules_max_decisions = "20000",
+    .rules_datasource = "",
+    .rw_max_disk = "1GiB",
+    .rw_retry_min = "1s",
     .rules_retry_backoff = "1s",
     .external_url = "",
     .max_scrape_size = "16MB",
@@ -94,7 +114,10 @@ static const flag_def FLAGS[] = {
     {"httpListenAddr", &C.listen, NULL,
      "listen address; a non-loopback address needs -http.insecure (auth is not available yet)"},
     {"retentionPeriod", &C.retention, NULL,
-     "how long to keep data (h, d, w, y); NOT ENFORCED YET: data is kept"},
+     "delete data older than this (h, d, w, y; a bare number is months, as in VictoriaMetrics; "
+     "at least 1h); older samples are dropped at ingest (docs/retention.md)"},
+    {"retention.checkInterval", &C.retention_check, NULL,
+     "run the retention pass this often (0: retentionPeriod/20 within 1m..1h)"},
     {"maxInsertRequestSize", &C.max_insert, NULL,
      "largest write body, compressed or decoded (e.g. 32MB); larger ones get 413"},
     {"storage.maxSeries", &C.max_series, NULL, "refuse writes that create series past this (0: no limit)"},
@@ -108,6 +131,13 @@ static const flag_def FLAGS[] = {
      "scrape the targets of this Prometheus-format YAML file (scrape_configs; docs/scraping.md)"},
     {"rules", &C.rules, NULL,
      "scaling rules and webhooks from this YAML file (docs/rules.md); a bad file stops start-up"},
+    {"rules.datasource", &C.rules_datasource, NULL,
+     "run the rules' queries on this Prometheus-compatible API instead of the local store "
+     "(e.g. http://vmselect:8481/select/0/prometheus; docs/forwarding.md)"},
+    {"remoteWrite.maxDiskUsagePerURL", &C.rw_max_disk, NULL,
+     "cap of each -remoteWrite.url queue on disk; past it the oldest data is dropped"},
+    {"remoteWrite.retryMinInterval", &C.rw_retry_min, NULL,
+     "first wait after a failed forward (doubles up to 1m)"},
     {"rules.maxDecisions", &C.rules_max_decisions, NULL,
      "keep this many decisions in the log (<data>/decisions); older finished ones are deleted"},
     {"rules.retryBackoff", &C.rules_retry_backoff, NULL,
@@ -145,6 +175,12 @@ static const flag_def FLAGS[] = {
     {"version", NULL, &C.version, "print the version and exit"},
     {"help", NULL, &C.help, "print this help and exit"},
 };
+static const list_flag_def LIST_FLAGS[] = {
+    {"remoteWrite.url", C.rw_urls, &C.n_rw_urls,
+     "forward every accepted sample to this remote-write URL through a durable on-disk queue "
+     "(repeatable; docs/forwarding.md)"},
+};
+#define N_LIST_FLAGS (sizeof LIST_FLAGS / sizeof LIST_FLAGS[0])
 #define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
 static void usage(FILE *f) {
@@ -158,6 +194,8 @@ static void usage(FILE *f) {
         else
             fprintf(f, "  -%s\n      %s\n", FLAGS[i].name, FLAGS[i].help);
     }
+    for (size_t i = 0; i < N_LIST_FLAGS; i++)
+        fprintf(f, "  -%s=...\n      %s\n", LIST_FLAGS[i].name, LIST_FLAGS[i].help);
 }
 
 static int parse_flags(int argc, char **argv) {
@@ -171,8 +209,20 @@ static int parse_flags(int argc, char **argv) {
         const char *eq = strchr(a, '=');
         size_t nl = eq ? (size_t)(eq - a) : strlen(a);
         const flag_def *f = NULL;
+        const list_flag_def *lf = NULL;
         for (size_t k = 0; k < N_FLAGS && !f; k++)
             if (strlen(FLAGS[k].name) == nl && !strncmp(FLAGS[k].name, a, nl)) f = &FLAGS[k];
+        for (size_t k = 0; k < N_LIST_FLAGS && !f && !lf; k++)
+            if (strlen(LIST_FLAGS[k].name) == nl && !strncmp(LIST_FLAGS[k].name, a, nl)) lf = &LIST_FLAGS[k];
+        if (lf) {
+            const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            if (!v || *lf->n == MAX_LIST_FLAG) {
+                fprintf(stderr, "auspex: -%s %s\n", lf->name, v ? "is given more than 16 times" : "needs a value");
+                return 2;
+            }
+            lf->values[(*lf->n)++] = v;
+            continue;
+        }
         if (!f) {
             fprintf(stderr, "auspex: unknown flag -%.*s (see -help)\n", (int)nl, a);
             return 2;
@@ -186,12 +236,12 @@ static int parse_flags(int argc, char **argv) {
             }
             continue;
         }
-        if (eq) *f->str = eq + 1;
-        else if (i + 1 < argc) *f->str = argv[++i];
-        else {
+        const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (!v) {
             fprintf(stderr, "auspex: -%s needs a value\n", f->name);
             return 2;
         }
+        *f->str = v;
     }
     return 0;
 }
@@ -248,9 +298,20 @@ int main(int argc, char **argv) {
         printf("auspex version %s\n", AUSPEX_VERSION);
         return 0;
     }
-    int64_t retention_ms = 0, flush_ms = 0;
-    if (ax_duration_parse(C.retention, strlen(C.retention), &retention_ms) || retention_ms <= 0) {
-        fprintf(stderr, "auspex: -retentionPeriod: cannot parse \"%s\" (e.g. 30d, 1y)\n", C.retention);
+    int64_t retention_ms = 0, flush_ms = 0, retention_check_ms = 0;
+    size_t rl = strlen(C.retention);
+    bool months = rl > 0 && strspn(C.retention, "0123456789") == rl; /* VictoriaMetrics: "12" */
+    if (months && rl <= 4) retention_ms = strtoll(C.retention, NULL, 10) * 31 * 86400000LL;
+    else if (months || ax_duration_parse(C.retention, rl, &retention_ms)) retention_ms = -1;
+    if (retention_ms < 3600000) {
+        fprintf(stderr, "auspex: -retentionPeriod: \"%s\" is not a duration of at least 1h "
+                        "(e.g. 30d, 1y; a bare number counts months)\n", C.retention);
+        return 2;
+    }
+    if (ax_duration_parse(C.retention_check, strlen(C.retention_check), &retention_check_ms) ||
+        (retention_check_ms > 0 && retention_check_ms < 1000)) {
+        fprintf(stderr, "auspex: -retention.checkInterval: cannot parse \"%s\" (e.g. 1h, at "
+                        "least 1s; 0: default)\n", C.retention_check);
         return 2;
     }
     if (ax_duration_parse(C.flush_interval, strlen(C.flush_interval), &flush_ms) || flush_ms <= 0) {
@@ -297,6 +358,18 @@ int main(int argc, char **argv) {
     }
     if (C.external_url[0] && strncmp(C.external_url, "http://", 7) && strncmp(C.external_url, "https://", 8)) {
         fprintf(stderr, "auspex: -http.externalURL must start with http:// or https://\n");
+        return 2;
+    }
+    if (C.rules_datasource[0] && strncmp(C.rules_datasource, "http://", 7) &&
+        strncmp(C.rules_datasource, "https://", 8)) {
+        fprintf(stderr, "auspex: -rules.datasource must start with http:// or https://\n");
+        return 2;
+    }
+    uint64_t rw_max_disk = 0;
+    int64_t rw_retry_min_ms = 0;
+    if (parse_count("remoteWrite.maxDiskUsagePerURL", C.rw_max_disk, &rw_max_disk)) return 2;
+    if (ax_duration_parse(C.rw_retry_min, strlen(C.rw_retry_min), &rw_retry_min_ms) || rw_retry_min_ms <= 0) {
+        fprintf(stderr, "auspex: -remoteWrite.retryMinInterval: cannot parse \"%s\" (e.g. 1s)\n", C.rw_retry_min);
         return 2;
     }
     if (parse_count("maxInsertRequestSize", C.max_insert, &max_insert) ||
@@ -367,13 +440,26 @@ int main(int argc, char **argv) {
     uv_loop_t *loop = uv_default_loop();
 
     eng_opts eo = {.path = C.data_path, .head_max_samples = (size_t)head_max,
-                   .flush_interval_ms = flush_ms, .max_series = (size_t)max_series};
+                   .flush_interval_ms = flush_ms, .max_series = (size_t)max_series,
+                   .retention_ms = retention_ms, .retention_interval_ms = retention_check_ms};
     ax_err err = {0};
     eng *e = NULL;
     rc = eng_open(&eo, &e, &err);
     if (rc) {
         fprintf(stderr, "auspex: cannot open storage at %s: %s\n", C.data_path, err.msg);
         return 1;
+    }
+
+    if (C.n_rw_urls) {
+        static char fdir[4096];
+        snprintf(fdir, sizeof fdir, "%s/forward", C.data_path);
+        srv_fwd_opts fo = {.dir = fdir, .urls = C.rw_urls, .n_urls = C.n_rw_urls,
+                           .max_disk_bytes = rw_max_disk, .retry_min_ms = rw_retry_min_ms};
+        if ((rc = srv_fwd_open(&fo, &APP.fwd, &err))) {
+            fprintf(stderr, "auspex: -remoteWrite.url: %s\n", err.msg);
+            eng_close(e);
+            return rc == AX_EINVAL ? 2 : 1;
+        }
     }
 
     srv_http_opts ho = {.max_body_bytes = (size_t)max_insert};
@@ -400,6 +486,7 @@ int main(int argc, char **argv) {
     APP.start_ms = ax_now_ms();
     APP.retention = C.retention;
     APP.data_path = C.data_path;
+    APP.rules_datasource = C.rules_datasource[0] ? C.rules_datasource : NULL;
     if (srv_api_register(&APP)) {
         fprintf(stderr, "auspex: cannot register routes\n");
         return 1;
@@ -454,14 +541,12 @@ int main(int argc, char **argv) {
     uv_signal_start(&sig_int, on_signal, SIGINT);
     fprintf(stderr, "auspex %s: listening on http://%s, data in %s\n", AUSPEX_VERSION, C.listen,
             C.data_path);
-    if (strcmp(C.retention, "1y") != 0)
-        fprintf(stderr, "auspex: note: -retentionPeriod=%s is not enforced yet; data is kept\n",
-                C.retention);
 
     uv_run(loop, UV_RUN_DEFAULT);
     srv_outbox_stop(APP.outbox);
     srv_sched_free(APP.sched);
     srv_dlog_close(APP.dlog);
+    srv_fwd_close(APP.fwd); /* nothing appends any more: scrapers, rules and HTTP are stopped */
     eng_close(e);
     pql_cache_free(APP.query_cache);
     srv_rules_free(APP.rules);

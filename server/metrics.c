@@ -2,6 +2,7 @@
  * format: ingestion, rejections by reason, series, WAL commits, flushes, bytes on disk,
  * HTTP requests per route, and the usual process_* gauges read from /proc/self. */
 #include "server/app.h"
+#include "server/forward.h"
 #include "server/rules_sched.h"
 #include "server/node_collector.h"
 #include "server/scrape.h"
@@ -151,6 +152,22 @@ int srv_metrics_write(srv_app *app, ax_buf *b) {
             s.flush_seconds_sum);
     COUNTER("auspex_flush_errors_total", "Flushes that failed (retried).", "%llu",
             (unsigned long long)s.flush_errors);
+    /* retention and deletion (docs/retention.md) */
+    COUNTER("auspex_samples_too_old_total",
+            "Samples dropped at ingest: older than now - retentionPeriod.", "%llu",
+            (unsigned long long)s.samples_too_old);
+    COUNTER("auspex_retention_chunks_deleted_total", "Chunks deleted by retention passes.",
+            "%llu", (unsigned long long)s.retention_chunks_deleted);
+    COUNTER("auspex_retention_series_deleted_total",
+            "Series deleted by retention passes (no data left).", "%llu",
+            (unsigned long long)s.retention_series_deleted);
+    COUNTER("auspex_retention_passes_total", "Completed retention passes.", "%llu",
+            (unsigned long long)s.retention_passes);
+    GAUGE("auspex_retention_last_pass_timestamp_seconds",
+          "When the last retention pass ended (Unix seconds; 0: none yet).", "%.3f",
+          (double)s.retention_last_pass_ms / 1000.0);
+    COUNTER("auspex_series_deleted_total", "Series deleted by /api/v1/admin/tsdb/delete_series.",
+            "%llu", (unsigned long long)s.series_deleted);
     if (!rc) rc = metric(b, "auspex_disk_bytes", "gauge", "Bytes on disk, by part.");
     if (!rc) rc = ax_buf_printf(b, "auspex_disk_bytes{part=\"lmdb\"} %llu\n",
                                 (unsigned long long)s.lmdb_bytes);
@@ -163,6 +180,7 @@ int srv_metrics_write(srv_app *app, ax_buf *b) {
     if (!rc) rc = srv_node_metrics_write(b);
     if (!rc) rc = srv_scrape_metrics_write(app->scrape, b);
     if (!rc) rc = srv_sched_metrics(app->sched, b);
+    if (!rc) rc = srv_fwd_metrics(app->fwd, b);
 #undef COUNTER
 #undef GAUGE
     return rc;

@@ -989,7 +989,7 @@ static void on_work(uv_work_t *w) {
     r->err.code = 0;
     r->err.msg[0] = 0;
     r->rc = srv_node_collect(r->node, ax_now_ms(), &a, &ts, &n, &r->err);
-    if (!r->rc && n) r->rc = eng_write(r->app->e, ts, n, &r->err);
+    if (!r->rc && n) r->rc = srv_store(r->app, ts, n, &r->err);
     ax_arena_clear(&a);
     atomic_store(&g_duration_us, (ax_mono_ns() - t0) / 1000);
 }

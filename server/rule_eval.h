@@ -32,6 +32,13 @@ typedef struct srv_rule_data {
  * (t1 < t0, or an execution error), AX_ELIMIT, AX_ETIMEOUT, AX_ENOMEM, AX_EIO. */
 int srv_rule_eval(eng *e, const srv_rule *r, int64_t t0_ms, int64_t t1_ms, const pql_opts *o,
                   srv_rule_data *out, ax_err *err);
+/* As srv_rule_eval, with the queries sent to an upstream Prometheus-compatible API
+ * (-rules.datasource: Prometheus, VictoriaMetrics, Mimir, Thanos Query; `url` is the base
+ * that /api/v1/query_range is appended to, user:password@ in it is sent as basic auth) as
+ * POST /api/v1/query_range, 60 s timeout, answers up to 256 MB. Errors: AX_EIO (transport,
+ * or a 5xx), AX_EINVAL (a 4xx: the upstream's message is in err), AX_ELIMIT, AX_ENOMEM. */
+int srv_rule_eval_remote(const char *url, const srv_rule *r, int64_t t0_ms, int64_t t1_ms,
+                         srv_rule_data *out, ax_err *err);
 void srv_rule_data_free(srv_rule_data *d); /* accepts NULL and a zeroed struct */
 
 #endif

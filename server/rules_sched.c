@@ -160,7 +160,7 @@ static int write_feedback(srv_app *app, const srv_rule *r, double now, double *c
             if (m) ts[n++] = (eng_ts){l, 3, s, m};
         }
     }
-    if (!rc && n) rc = eng_write(app->e, ts, n, e);
+    if (!rc && n) rc = srv_store(app, ts, n, e);
     free(ts);
     free(ls);
     free(sm);
@@ -335,7 +335,9 @@ static int check_rule(rule_run *rr) {
                    .max_series = app->query_max_series, .mem_max = app->query_mem_max,
                    .deadline_ns = ax_mono_ns() + (uint64_t)app->query_max_duration_ms * 1000000u};
     srv_rule_data d = {0};
-    int rc = srv_rule_eval(app->e, r, now_ms - r->history_ms, now_ms, &po, &d, &rr->err);
+    int rc = app->rules_datasource
+                 ? srv_rule_eval_remote(app->rules_datasource, r, now_ms - r->history_ms, now_ms, &d, &rr->err)
+                 : srv_rule_eval(app->e, r, now_ms - r->history_ms, now_ms, &po, &d, &rr->err);
     if (rc) return rc;
     /* a signal with no recent value (a typo, a target gone) must not read as "load 0" and
      * scale down: the check fails instead, visible in /api/v1/rules */

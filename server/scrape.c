@@ -424,7 +424,7 @@ static void scrape_work(uv_work_t *w) {
     if (!rc) rc = add_report(g, &b, "scrape_samples_post_metric_relabeling", (double)o.post_relabel);
     if (!rc) rc = add_report(g, &b, "scrape_series_added", (double)o.added);
     ax_err we = {0};
-    if (!rc) rc = eng_write(s->app->e, b.ts, b.n, &we);
+    if (!rc) rc = srv_store(s->app, b.ts, b.n, &we);
     if (!rc) {
         /* written: this scrape's series are the ones to watch for staleness next time */
         ax_buf t = g->prev;

@@ -124,6 +124,84 @@ int stor__chunks_delete_all(stor_txn *t, uint64_t sid, size_t *n_out) {
     return 0;
 }
 
+/* ---- retention ---- */
+
+int stor_chunks_expire(stor_txn *t, int64_t cutoff, uint64_t from_sid, size_t max_chunks,
+                       uint64_t max_bytes, stor_sids *emptied, stor_expire_out *out) {
+    int rc = stor__live(t);
+    if (rc) return rc;
+    if (t->kind != STOR_TXN_WRITE || max_chunks == 0 || max_bytes == 0) return AX_EINVAL;
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(t->txn, t->s->chunks, &c);
+    if (mrc) return stor__fail(t, mrc);
+    stor_expire_out o = {0, 0, INT64_MAX, 0};
+    uint8_t kb[STOR__CHUNK_KEY_LEN];
+    stor__chunk_key(kb, from_sid, INT64_MIN);
+    /* the series being walked: chunks this call deleted of it, and whether one stays */
+    uint64_t cur = 0;
+    bool have_cur = false, kept = false;
+    size_t deleted_here = 0;
+    for (;;) {
+        MDB_val k = {sizeof kb, kb}, d;
+        if ((mrc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE))) break;
+        if (k.mv_size != STOR__CHUNK_KEY_LEN) {
+            /* only the chunk store writes here; a foreign key ends the walk */
+            fprintf(stderr, "auspex: storage: chunks db holds a %zu-byte key; retention "
+                            "walk stopped there\n", k.mv_size);
+            mrc = MDB_NOTFOUND;
+            break;
+        }
+        uint64_t sid = ax_get_u64be(k.mv_data);
+        int64_t start = stor__chunk_key_ts(k.mv_data);
+        if (!have_cur || sid != cur) {
+            if (have_cur && deleted_here && !kept && emptied &&
+                (rc = stor_sids_push(emptied, cur)))
+                break;
+            cur = sid;
+            have_cur = true;
+            kept = false;
+            deleted_here = 0;
+        }
+        size_t n;
+        int64_t mint, maxt;
+        if (peek(sid, &k, &d, &n, &mint, &maxt)) {
+            /* unreadable header (logged): keep it, look at the next chunk of sid */
+            kept = true;
+            if (start < INT64_MAX) {
+                stor__chunk_key(kb, sid, start + 1);
+                continue;
+            }
+        } else if (maxt < cutoff) {
+            if (o.chunks >= max_chunks || o.bytes >= max_bytes) {
+                o.next_sid = sid; /* resume at this series: its old chunks come first */
+                break;
+            }
+            uint64_t len = d.mv_size;
+            if ((mrc = mdb_cursor_del(c, 0))) break;
+            o.chunks++;
+            o.bytes += len;
+            if (start < o.min_mint) o.min_mint = start;
+            deleted_here++;
+            stor__chunk_key(kb, sid, start + 1); /* start <= maxt < cutoff: no overflow */
+            continue;
+        } else {
+            kept = true; /* reaches the cutoff: every later chunk of sid is newer still */
+        }
+        if (sid == UINT64_MAX) {
+            mrc = MDB_NOTFOUND;
+            break;
+        }
+        stor__chunk_key(kb, sid + 1, INT64_MIN);
+    }
+    mdb_cursor_close(c);
+    if (!rc && mrc && mrc != MDB_NOTFOUND) rc = stor__fail(t, mrc);
+    /* the walk reached the end: the last series is done too */
+    if (!rc && o.next_sid == 0 && have_cur && deleted_here && !kept && emptied)
+        rc = stor_sids_push(emptied, cur);
+    if (!rc) *out = o;
+    return rc;
+}
+
 /* ---- write path ---- */
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {

@@ -1,4 +1,5 @@
-/* storage/env.c: the LMDB environment, txns, map growth, error mapping, meta and stats.
+/* storage/env.c: the LMDB environment, txns, map growth, error mapping, meta, stats and
+ * compacted copies (snapshots).
  *
  * One environment (data.mdb + lock.mdb) in the data folder, four named databases (layout in
  * docs/storage.md). MDB_NOTLS lets a read txn move between worker threads; MDB_WRITEMAP is
@@ -19,6 +20,7 @@
 #include "storage/storage_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_MAP_SIZE (1ull << 30)
 #define GROW_MIN_STEP (1ull << 30)
@@ -394,6 +397,36 @@ void stor_env_drop_cache(stor_env *s) {
         /* a shared file mapping: the pages stay in the page cache and fault back in */
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
     pthread_rwlock_unlock(&s->lock);
+}
+
+/* fsync a file or folder by path. Returns 0 or errno. */
+static int sync_path(const char *path, bool dir) {
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int rc = fsync(fd) ? errno : 0;
+    close(fd);
+    return rc;
+}
+
+int stor_env_copy(stor_env *s, const char *dir, ax_err *e) {
+    if (!s || !dir || !*dir) return ax_err_set(e, AX_EINVAL, "storage copy: no path");
+    int rc = make_dirs(dir, e);
+    if (rc) return rc;
+    /* the copy's read txn counts as a txn of this process: no map resize meanwhile */
+    pthread_rwlock_rdlock(&s->lock);
+    int mrc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+    pthread_rwlock_unlock(&s->lock);
+    if (mrc)
+        return ax_err_set(e, stor__err(mrc), "storage copy to %s: %s", dir, mdb_strerror(mrc));
+    char file[4096];
+    if ((size_t)snprintf(file, sizeof file, "%s/data.mdb", dir) >= sizeof file)
+        return ax_err_set(e, AX_EINVAL, "storage copy: path too long");
+    int erc = sync_path(file, false);
+    if (!erc) erc = sync_path(dir, true);
+    if (erc)
+        return ax_err_set(e, erc == ENOSPC || erc == EDQUOT ? AX_EFULL : AX_EIO,
+                          "storage copy: fsync %s: %s", file, strerror(erc));
+    return 0;
 }
 
 int stor_env_stats(stor_env *s, stor_stats *out) {

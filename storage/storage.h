@@ -55,6 +55,13 @@ int stor_env_stats(stor_env *s, stor_stats *out);
  * fault back in when read. Safe while read txns run. Accepts NULL. */
 void stor_env_drop_cache(stor_env *s);
 
+/* Write a compacted copy of the environment, as of one read txn, to <dir>/data.mdb (dir is
+ * created if missing and must not hold a data.mdb yet), then fsync the file and dir. Writers
+ * go on meanwhile (mdb_env_copy2 with MDB_CP_COMPACT reads in a read txn); a map growth
+ * waits for the copy (see Map growth). The copy opens with stor_env_open like any data
+ * folder. Returns 0, AX_EINVAL, AX_EFULL (disk full), AX_EIO (message in e). */
+int stor_env_copy(stor_env *s, const char *dir, ax_err *e);
+
 enum { STOR_TXN_READ = 0, STOR_TXN_WRITE = 1 };
 /* Begin a txn. OUT: *out. Returns 0, AX_EIO, AX_EAGAIN (map grown: retry). */
 int stor_txn_begin(stor_env *s, int kind, stor_txn **out);
@@ -129,6 +136,26 @@ int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
  * that writes go on. Scratch lives in the env: no malloc per call once warm.
  * Returns 0, AX_EINVAL (n == 0, max_per_chunk == 0, ts not increasing, read txn),
  * AX_EAGAIN (map grown: redo the txn), AX_ENOMEM, AX_EIO. */
+/* What one stor_chunks_expire call did. */
+typedef struct stor_expire_out {
+    size_t chunks;        /* chunks deleted */
+    uint64_t bytes;       /* their value bytes */
+    int64_t min_mint;     /* smallest start among them (INT64_MAX: none) */
+    uint64_t next_sid;    /* resume the walk here; 0: it reached the end */
+} stor_expire_out;
+/* Retention: delete the chunks that end before cutoff (maxt < cutoff), walking series in
+ * sid order from from_sid, and stop once max_chunks chunks or max_bytes value bytes are
+ * deleted (call again from out->next_sid, in a new txn, to go on). A chunk holding samples
+ * on both sides of cutoff is kept whole. A series' chunks are disjoint and in time order,
+ * so its first chunk with maxt >= cutoff ends its walk: one seek per series plus one per
+ * deleted chunk. A chunk whose header does not read is kept (logged). The sid of every
+ * series this call left without any chunk is appended to emptied (NULL: not wanted); its
+ * series record and postings stay (stor_series_delete removes them). OUT: *out. Returns 0,
+ * AX_EINVAL (read txn, max_chunks or max_bytes 0), AX_EAGAIN (map grown: redo the txn), AX_ENOMEM,
+ * AX_EIO. */
+int stor_chunks_expire(stor_txn *t, int64_t cutoff, uint64_t from_sid, size_t max_chunks,
+                       uint64_t max_bytes, stor_sids *emptied, stor_expire_out *out);
+
 #ifndef STOR_CHUNK_INLINE_BYTES
 #define STOR_CHUNK_INLINE_BYTES 1900
 #endif

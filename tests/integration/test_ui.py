@@ -81,6 +81,18 @@ def path_points(d):
     return [(float(x), float(y)) for x, y in re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d)]
 
 
+def attrs(b, css, *names):
+    """[[attribute values...] per element matching css], read in one script: charts redraw
+    (on a resize, a refresh), so elements found earlier can be gone by the next call."""
+    return b.script("return [...document.querySelectorAll(arguments[0])]"
+                    ".map(e => arguments[1].map(n => e.getAttribute(n)))", css, list(names))
+
+
+def text(b, css):
+    """innerText of the first element matching css, or None; one script (see attrs)."""
+    return b.script("const e = document.querySelector(arguments[0]); return e ? e.innerText : null", css)
+
+
 def shot(b, name):
     b.screenshot(os.path.join(ART, name + ".png"))
 
@@ -144,26 +156,26 @@ def test_explore(b, a):
     st, j = api(a, "/api/v1/query_range", query="ui_demo", start=start, end=end, step=step)
     check(st == 200, "query_range: %d" % st)
     want = sorted(len(s["values"]) for s in j["data"]["result"])
-    paths = b.find_all("#graph path.ax-line")
-    got = sorted(len(path_points(p.attr("d"))) for p in paths)
-    got_attr = sorted(int(p.attr("data-points")) for p in paths)
+    paths = attrs(b, "#graph path.ax-line", "d", "data-points")
+    got = sorted(len(path_points(d)) for d, _ in paths)
+    got_attr = sorted(int(n) for _, n in paths)
     check(want == got == got_attr and want[0] > 200,
           "each line holds the series' points: API %s, drawn %s, data-points %s" % (want, got, got_attr))
-    for p in paths:
-        xs = [x for x, _ in path_points(p.attr("d"))]
+    for d, _ in paths:
+        xs = [x for x, _ in path_points(d)]
         check(all(x2 > x1 for x1, x2 in zip(xs, xs[1:])), "a line's points go left to right")
-    legend = [e.text for e in b.find_all("#graph .ax-legend-item")]
+    legend = b.script("return [...document.querySelectorAll('#graph .ax-legend-item')].map(e => e.innerText)")
     check(sorted(legend) == ['ui_demo{instance="a"}', 'ui_demo{instance="b"}'], "legend: %s" % legend)
-    check("2 series" in b.find("#result-info").text, "info line: %s" % b.find("#result-info").text)
+    check("2 series" in text(b, "#result-info"), "info line: %s" % text(b, "#result-info"))
     shot(b, "02-explore-graph")
 
     # keyboard on the chart: End is the newest point, one ArrowLeft the one before it
     chart = b.find("#graph")
     b.script("arguments[0].focus()", chart)
     b.keys(ARROW_LEFT)
-    tip = b.wait_css("#graph .ax-tip")
+    b.wait_css("#graph .ax-tip")
     second_last = {labels["instance"]: s["values"][-2] for s in j["data"]["result"] for labels in [s["metric"]]}
-    tip_text = tip.text
+    tip_text = text(b, "#graph .ax-tip")
     for inst, (t, v) in second_last.items():
         check(('instance="%s"}: %s' % (inst, "%g" % float("%.6g" % float(v)))) in tip_text,
               "the tooltip reads series %s = %s at %s: %r" % (inst, v, t, tip_text))
@@ -174,7 +186,7 @@ def test_explore(b, a):
     b.wait(lambda: len(b.find_all("#table tbody tr")) == 2, what="two table rows")
     st, jq = api(a, "/api/v1/query", query="ui_demo", time=end)
     want_vals = sorted(s["value"][1] for s in jq["data"]["result"])
-    got_vals = sorted(td.text for td in b.find_all("#table tbody td.num"))
+    got_vals = sorted(b.script("return [...document.querySelectorAll('#table tbody td.num')].map(e => e.innerText)"))
     check(want_vals == got_vals, "table values %s = API %s" % (got_vals, want_vals))
     b.find("#tab-graph").click()
 
@@ -200,16 +212,15 @@ def test_explore(b, a):
 def test_forecast(b, a):
     b.get(a.url + "/#/forecast?q=ui_demo&horizon=1h&step=1m&history=6h&show=2h&thresholds=23")
     b.wait(lambda: len(b.find_all("#forecast-chart path.ax-band")) == 2, timeout=60, what="two forecast bands")
-    now_x = float(b.find("#forecast-chart line.ax-now").attr("x1"))
-    now_t = float(b.find("#forecast-chart line.ax-now").attr("data-t"))
+    (now_x, now_t), = [(float(x), float(t)) for x, t in attrs(b, "#forecast-chart line.ax-now", "x1", "data-t")]
     check(abs(now_t - time.time()) < 120, "the now marker is at the forecast's start: %s" % now_t)
-    for band in b.find_all("#forecast-chart path.ax-band"):
-        xs = [x for x, _ in path_points(band.attr("d"))]
+    for band, in attrs(b, "#forecast-chart path.ax-band", "d"):
+        xs = [x for x, _ in path_points(band)]
         check(len(xs) == 2 * 60, "a band has 60 steps (upper and lower): %d" % len(xs))
         check(min(xs) > now_x and max(xs) > now_x + 100, "the band is drawn ahead of now (%.1f..%.1f, now %.1f)"
               % (min(xs), max(xs), now_x))
-    hist = [p for p in b.find_all("#forecast-chart path.ax-line") if "ax-dashed" not in p.attr("class")]
-    check(len(hist) == 2 and all(max(x for x, _ in path_points(p.attr("d"))) <= now_x + 0.5 for p in hist),
+    hist = [d for d, cls in attrs(b, "#forecast-chart path.ax-line", "d", "class") if "ax-dashed" not in cls]
+    check(len(hist) == 2 and all(max(x for x, _ in path_points(d)) <= now_x + 0.5 for d in hist),
           "the history lines end at now")
     check(len(b.find_all("#forecast-chart line.ax-threshold")) == 1, "the threshold line is drawn")
     rows = b.find_all("#forecast-table tbody tr")
@@ -235,14 +246,14 @@ def test_rules(b, a):
     b.wait(lambda: len(b.find_all("#rule-web path.ax-band")) == 1, timeout=30, what="the rule's forecast band")
     rule = api(a, "/api/v1/rules")[1]["data"]["rules"][0]
     want = 2 + (1 if rule["safety_margin"] > 0 else 0)  # scale up, the margin's line, scale down
-    got = [float(x.attr("data-value")) for x in b.find_all("#rule-web line.ax-threshold")]
+    got = [float(v) for v, in attrs(b, "#rule-web line.ax-threshold", "data-value")]
     check(sorted(got) == sorted([50.0, 10.0] + ([50 * (1 - rule["safety_margin"])] if want == 3 else [])),
           "scale-up, margin and scale-down thresholds drawn: %s" % got)
     did = btn.attr("data-id")
     st, d0 = api(a, "/api/v1/decisions/" + did)
     check(d0["data"]["state"] == "waiting_approval", "decision %s waits: %s" % (did, d0["data"]["state"]))
-    row = b.find('#rule-web tr[data-id="%s"]' % did)
-    check("scale up" in row.text and "waiting approval" in row.text, "the row shows the decision: %r" % row.text[:200])
+    row = text(b, '#rule-web tr[data-id="%s"]' % did) or ""
+    check("scale up" in row and "waiting approval" in row, "the row shows the decision: %r" % row[:200])
     shot(b, "06-rules")
     b.script("arguments[0].focus()", btn)
     b.keys(ENTER)  # approve with the keyboard
@@ -262,19 +273,19 @@ def test_rules(b, a):
 
 def test_status(b, a, live_port):
     b.get(a.url + "/#/status")
-    b.wait(lambda: b.find("#stat-series").text.replace(",", "").isdigit(), what="series count")
+    b.wait(lambda: (text(b, "#stat-series") or "").replace(",", "").isdigit(), what="series count")
     st, rt = api(a, "/api/v1/status/runtimeinfo")
-    shown = int(b.find("#stat-series").text.replace(",", ""))
+    shown = int(text(b, "#stat-series").replace(",", ""))
     check(shown > 0 and abs(shown - rt["data"]["series"]) < 2000, "series shown %d ~ %d" % (shown, rt["data"]["series"]))
-    check("samples/s" in b.find("#stat-rate").text and "MiB" in b.find("#stat-disk").text or "KiB" in b.find("#stat-disk").text,
-          "rate and disk shown: %r %r" % (b.find("#stat-rate").text, b.find("#stat-disk").text))
+    rate, disk = text(b, "#stat-rate") or "", text(b, "#stat-disk") or ""
+    check("samples/s" in rate and ("MiB" in disk or "KiB" in disk), "rate and disk shown: %r %r" % (rate, disk))
     b.wait(lambda: len(b.find_all("#targets-table tr.target.up")) == 1 and len(b.find_all("#targets-table tr.target.down")) == 1,
            timeout=30, what="one target up, one down")
-    check(("127.0.0.1:%d" % live_port) in b.find("#targets-table tr.target.up").text, "the live target is up")
+    check(("127.0.0.1:%d" % live_port) in (text(b, "#targets-table tr.target.up") or ""), "the live target is up")
     st, tsdb = api(a, "/api/v1/status/tsdb", limit=10)
     top = tsdb["data"]["seriesCountByMetricName"][0]["name"]
     b.wait(lambda: len(b.find_all("#status-tsdb tbody tr")) >= 3, what="cardinality tables")
-    check(top in b.find("#status-tsdb table").text, "the top metric %s is listed" % top)
+    check(top in (text(b, "#status-tsdb table") or ""), "the top metric %s is listed" % top)
     shot(b, "08-status")
 
 

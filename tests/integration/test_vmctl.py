@@ -32,13 +32,12 @@ import tempfile
 import time
 import urllib.parse
 
-from harness import Auspex, check, finish, free_port, http, parse_export_line, wait_until
+from harness import Auspex, VictoriaMetrics, check, finish, free_port, http, parse_export_line, wait_until  # noqa: E402
 
 STEP = 15          # seconds between samples
 HOURS = 4
 VMCTL = shutil.which("vmctl") or "/usr/bin/vmctl"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-VM_BIN = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
 # vmctl 1.79 loses up to 4 x --vm-concurrency series at the end of an import: its importer
 # workers `select` on the close channel and the buffered input channel (capacity
 # 4 x concurrency), and one that picks close returns with series still queued (fixed upstream
@@ -232,35 +231,6 @@ def run_vmctl(args, timeout=300):
 def tail(text, n=6):
     lines = [l for l in text.replace("\x1b[1A", "").splitlines() if l.strip()]
     return " | ".join(lines[-n:])
-
-
-class VictoriaMetrics:
-    def __init__(self, tmp):
-        self.port = free_port()
-        self.data = os.path.join(tmp, "vm-data")
-        self.log = os.path.join(tmp, "vm.log")
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.proc = None
-
-    def start(self):
-        with open(self.log, "ab") as lf:
-            self.proc = subprocess.Popen(
-                [VM_BIN, "-storageDataPath=" + self.data, "-httpListenAddr=127.0.0.1:%d" % self.port,
-                 "-retentionPeriod=100y", "-loggerLevel=WARN"], stdout=lf, stderr=lf)
-        wait_until(lambda: self.proc.poll() is not None or http("GET", self.url + "/health", timeout=2)[0] == 200,
-                   timeout=60, what="victoria-metrics ready")
-        if self.proc.poll() is not None:
-            raise RuntimeError("victoria-metrics exited with %d; log %s" % (self.proc.returncode, self.log))
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def main():
