@@ -36,7 +36,16 @@ typedef struct eng_opts {
     int64_t retention_ms;
     int64_t retention_interval_ms;
     int64_t (*now_ms)(void);   /* tests only: the clock for retention (NULL: wall clock) */
+    /* Downsampling (docs/downsampling.md): past each age, raw samples are replaced by one
+     * rollup point per step (ENG_MAX_DOWNSAMPLE levels, ages increasing, each step a
+     * multiple of the previous one). Run by the retention thread after each retention
+     * pass. n_downsample 0: off. */
+    struct {
+        int64_t age_ms, step_ms;
+    } downsample[4];
+    size_t n_downsample;
 } eng_opts;
+#define ENG_MAX_DOWNSAMPLE 4
 
 /* Open the data folder: load series, replay the WAL into the head, start the writer and
  * flusher threads. OUT: *out. Returns 0 or AX_EIO/AX_ECORRUPT (message in e). */
@@ -118,9 +127,63 @@ int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max
                     eng_samples *out);
 void eng_samples_free(eng_samples *s);
 
+/* ---- downsampled data (engine/downsample.c, docs/downsampling.md) ----
+ * A rollup point stands for the raw samples of one series in one step-aligned interval
+ * (a, a + step] that were replaced by downsampling: every field below is computed from
+ * exactly those samples, so functions over whole intervals give what the raw samples
+ * gave. Rolling up rollups (a later level) merges them: first of the first, last of the
+ * last, min of the mins, sums of sum/sum_sq/count/resets/changes, cum_* carried over.
+ * cum is the series as a counter with resets undone (Prometheus' counter correction: at
+ * each decrease the previous value is added), running from the series' first sample:
+ * rate/increase over rollups take differences of cum. Stale markers are not rolled up
+ * (they are dropped from the raw samples first); an interval of only stale markers makes
+ * no point. Points are sorted by t; a series' rollups all lie before its first remaining
+ * raw sample (downsampling replaces raw data from the oldest end). */
+typedef struct eng_rollups {
+    size_t n, cap;
+    int64_t *t;          /* time of the interval's last raw sample (ms) */
+    int64_t *first_t;    /* time of its first raw sample */
+    int64_t *step;       /* the interval's length (ms): which level made it */
+    double *first, *last;          /* raw values of its first and last sample */
+    double *min, *max, *sum, *sum_sq;
+    double *cum_first, *cum_last;  /* cum at its first and last sample */
+    uint32_t *count;     /* raw samples it stands for (>= 1) */
+    uint32_t *resets;    /* decreases between consecutive samples (counter resets) */
+    uint32_t *changes;   /* value changes between consecutive samples */
+} eng_rollups;
+
+/* The rollup points of series sid with t in [mint, maxt], sorted by t, appended to out
+ * (arrays malloc'd, grown as needed; out->n = 0 first to reuse). Returns 0, AX_ECORRUPT,
+ * AX_EIO, AX_ENOMEM. A series without downsampled data gives n = 0. */
+int eng_series_read_rollups(eng *e, uint64_t sid, int64_t mint, int64_t maxt, eng_rollups *out);
+void eng_rollups_free(eng_rollups *r); /* accepts NULL and a zeroed struct */
+
+/* As eng_series_read, with the downsampled part of [mint, maxt] first: each rollup point
+ * as one sample (its time t and last value), as VictoriaMetrics' downsampling keeps the
+ * last sample per interval. For readers that want samples, not aggregates: export,
+ * remote read, "does the series have data in this range". max_samples counts both. */
+int eng_series_read_all(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max_samples,
+                        eng_samples *out);
+
+typedef struct eng_downsample_stats {
+    uint64_t raw_samples;    /* raw samples replaced by rollups */
+    uint64_t points_written; /* rollup points written (all levels) */
+    uint64_t series;         /* series touched */
+    uint64_t dropped;        /* raw samples deleted without a point: stale markers, and
+                              * samples older than the series' newest rollup point */
+} eng_downsample_stats;
+/* One downsampling pass as of now_ms: for each level (age, step), every series' stored data
+ * (raw chunks for level 0, the previous level's rollups for the next) whose intervals end
+ * at or before now_ms - age is rolled up at that step and the source deleted, in bounded
+ * LMDB txns (as retention). Only data already in LMDB chunks is rolled up (not the head).
+ * OUT: *out (may be NULL). Returns 0 (also when downsampling is off), AX_EAGAIN (closing),
+ * AX_EIO, AX_ENOMEM. */
+int eng_downsample_run(eng *e, int64_t now_ms, eng_downsample_stats *out);
+
 /* ---- deletion (engine/retention.c, docs/retention.md) ---- */
 typedef struct eng_retention_stats {
     uint64_t chunks_deleted;
+    uint64_t rollup_points_deleted; /* downsampled points older than the cutoff */
     uint64_t series_deleted;   /* series left with no data, removed from LMDB and selections */
 } eng_retention_stats;
 /* One retention pass as of now_ms: delete every stored chunk whose newest sample is older
@@ -165,6 +228,11 @@ typedef struct eng_stats {
     uint64_t retention_passes;      /* completed passes */
     int64_t retention_last_pass_ms; /* wall clock at the end of the last pass (0: none) */
     uint64_t series_deleted;        /* by eng_series_delete */
+    uint64_t downsample_points;     /* rollup points written (all levels) */
+    uint64_t downsample_raw_samples; /* raw samples replaced by rollup points */
+    uint64_t downsample_passes;     /* completed downsampling passes */
+    int64_t downsample_last_pass_ms; /* wall clock at the end of the last pass (0: none) */
+    uint64_t rollup_blocks;         /* blocks in LMDB's rollups db */
 } eng_stats;
 void eng_stats_get(eng *e, eng_stats *out);
 

@@ -171,6 +171,10 @@ struct eng {
     atomic_uint_fast64_t st_too_old, st_ret_chunks, st_ret_series, st_ret_passes,
         st_series_deleted;
     _Atomic int64_t st_ret_last_ms;
+    /* downsampling (engine/downsample.c): its codec scratch, used under flush_mu only */
+    struct codec_ctx *ds_codec;
+    atomic_uint_fast64_t st_ds_points, st_ds_raw, st_ds_passes;
+    _Atomic int64_t st_ds_last_ms;
 
     atomic_uint_fast64_t head_samples;
     atomic_uint_fast64_t st_ingested, st_dup, st_created, st_commits, st_commit_batches,
@@ -193,5 +197,11 @@ int64_t eng__now_ms(eng *e);
  * retention or with a negative interval. Returns 0 or AX_EIO. */
 int eng__retention_start(eng *e);
 void eng__retention_stop(eng *e);
+/* Free downsampling scratch (downsample.c). */
+void eng__downsample_fini(eng *e);
+/* Take e->flush_mu, letting a flush that is waiting for it go first (retention.c). */
+void eng__lock_after_flushes(eng *e);
+/* Tell result caches that answers from t on may have changed (retention.c). */
+void eng__note_change(eng *e, int64_t t);
 
 #endif

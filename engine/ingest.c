@@ -911,6 +911,7 @@ void eng_close(eng *e) {
     }
     eng__wal_close(&e->wal);
     stor_env_close(e->stor);
+    eng__downsample_fini(e);
     eng__registry_fini(&e->reg);
     for (int i = 0; i < ENG_STRIPES; i++) pthread_mutex_destroy(&e->stripes[i]);
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the folder, last */
@@ -938,8 +939,15 @@ void eng_stats_get(eng *e, eng_stats *s) {
     s->retention_passes = atomic_load(&e->st_ret_passes);
     s->retention_last_pass_ms = atomic_load(&e->st_ret_last_ms);
     s->series_deleted = atomic_load(&e->st_series_deleted);
+    s->downsample_points = atomic_load(&e->st_ds_points);
+    s->downsample_raw_samples = atomic_load(&e->st_ds_raw);
+    s->downsample_passes = atomic_load(&e->st_ds_passes);
+    s->downsample_last_pass_ms = atomic_load(&e->st_ds_last_ms);
     stor_stats ss;
-    if (stor_env_stats(e->stor, &ss) == 0) s->lmdb_bytes = ss.file_bytes;
+    if (stor_env_stats(e->stor, &ss) == 0) {
+        s->lmdb_bytes = ss.file_bytes;
+        s->rollup_blocks = ss.rollup_blocks;
+    }
     s->disk_bytes = s->lmdb_bytes + s->wal_bytes;
 }
 

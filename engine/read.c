@@ -280,3 +280,25 @@ int eng_series_read(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max
     free(buf);
     return rc;
 }
+
+int eng_series_read_all(eng *e, uint64_t sid, int64_t mint, int64_t maxt, size_t max_samples,
+                        eng_samples *out) {
+    eng_rollups r = {0};
+    int rc = eng_series_read_rollups(e, sid, mint, maxt, &r);
+    size_t keep = 0;
+    if (!rc) rc = eng_series_read(e, sid, mint, maxt, max_samples, out);
+    if (!rc)
+        while (keep < r.n && (out->n == 0 || r.t[keep] < out->ts[0])) keep++;
+    if (!rc && keep) {
+        rc = samples_reserve(out, out->n + keep, max_samples);
+        if (!rc) {
+            memmove(out->ts + keep, out->ts, out->n * sizeof *out->ts);
+            memmove(out->v + keep, out->v, out->n * sizeof *out->v);
+            memcpy(out->ts, r.t, keep * sizeof *out->ts);
+            memcpy(out->v, r.last, keep * sizeof *out->v);
+            out->n += keep;
+        }
+    }
+    eng_rollups_free(&r);
+    return rc;
+}

@@ -6,7 +6,9 @@
  *   cutoff, in batches of at most RET_BATCH_CHUNKS chunks / RET_BATCH_BYTES bytes, one LMDB
  *   write txn per batch. A chunk straddling the cutoff is kept whole (as VictoriaMetrics
  *   keeps whole parts), so samples up to one chunk older than the cutoff can remain.
- *   A series the batch left without chunks is deleted in the same txn (series record,
+ *   Then the same walk over rollup blocks (engine/downsample.c; stor_rollups_expire trims
+ *   a block straddling the cutoff). A series left without chunks and without rollups
+ *   (stor_series_has_data) is deleted in the same txn (series record,
  *   postings) when its head is empty and no write is in flight for it; it is then marked
  *   deleted in the registry (see below). Otherwise it stays: its head samples will be
  *   flushed, and a later pass looks again only if new old chunks appear (a series with
@@ -104,13 +106,13 @@ static void unmark(eng *e, eng_series *s) {
 }
 
 /* Tell result caches that answers from t on may have changed. */
-static void note_change(eng *e, int64_t t) {
+void eng__note_change(eng *e, int64_t t) {
     int64_t cur = atomic_load(&e->oldest_write);
     while (t < cur && !atomic_compare_exchange_weak(&e->oldest_write, &cur, t)) {}
 }
 
 /* Take flush_mu, letting a flush that is waiting for it go first. */
-static void lock_after_flushes(eng *e) {
+void eng__lock_after_flushes(eng *e) {
     for (int i = 0; i < 10000 && atomic_load(&e->flush_waiting); i++) {
         struct timespec d = {0, 1000000L};
         nanosleep(&d, NULL);
@@ -120,22 +122,26 @@ static void lock_after_flushes(eng *e) {
 
 /* ---- retention ---- */
 
-/* One batch: one txn. OUT: *next = where the walk resumes (0: done); adds to *st. */
-static int retention_batch(eng *e, int64_t cutoff, uint64_t *next, eng_retention_stats *st) {
+/* One batch: one txn, over chunks or (rollups true) rollup blocks. OUT: *next = where the
+ * walk resumes (0: done); adds to *st. */
+static int retention_batch(eng *e, int64_t cutoff, bool rollups, uint64_t *next,
+                           eng_retention_stats *st) {
     stor_sids emptied = {0};
     eng_series **marked = NULL;
     size_t nm = 0, cap = 0;
     uint64_t n_series = 0;
     stor_expire_out xo = {0};
     int rc = 0;
-    lock_after_flushes(e);
+    eng__lock_after_flushes(e);
     for (int attempt = 0; attempt < 8; attempt++) {
         emptied.n = 0;
         nm = 0;
         n_series = 0;
         stor_txn *t = NULL;
         rc = stor_txn_begin(e->stor, STOR_TXN_WRITE, &t);
-        if (!rc)
+        if (!rc && rollups)
+            rc = stor_rollups_expire(t, cutoff, *next, RET_BATCH_CHUNKS, &emptied, &xo);
+        else if (!rc)
             rc = stor_chunks_expire(t, cutoff, *next, RET_BATCH_CHUNKS, RET_BATCH_BYTES, &emptied,
                                     &xo);
         if (!rc && emptied.n > cap) {
@@ -148,6 +154,9 @@ static int retention_batch(eng *e, int64_t cutoff, uint64_t *next, eng_retention
             }
         }
         for (size_t i = 0; i < emptied.n && !rc; i++) {
+            /* left without chunks but with rollups (or the reverse): it still has data */
+            bool has = false;
+            if ((rc = stor_series_has_data(t, emptied.v[i], &has)) || has) continue;
             eng_series *s = eng__registry_by_sid(&e->reg, emptied.v[i]);
             /* head data or a write in flight: it keeps its record; nothing to do now */
             if (s && mark_deleted(e, s, false) != MARK_YES) continue;
@@ -168,9 +177,10 @@ static int retention_batch(eng *e, int64_t cutoff, uint64_t *next, eng_retention
     if (!rc) {
         for (size_t i = 0; i < nm; i++) marked[i]->persisted = false;
         *next = xo.next_sid;
-        st->chunks_deleted += xo.chunks;
+        if (rollups) st->rollup_points_deleted += xo.bytes;
+        else st->chunks_deleted += xo.chunks;
         st->series_deleted += n_series;
-        if (xo.chunks) note_change(e, xo.min_mint);
+        if (xo.chunks) eng__note_change(e, xo.min_mint);
     }
     pthread_mutex_unlock(&e->flush_mu);
     stor_sids_free(&emptied);
@@ -179,19 +189,22 @@ static int retention_batch(eng *e, int64_t cutoff, uint64_t *next, eng_retention
 }
 
 int eng_retention_run(eng *e, int64_t now_ms, eng_retention_stats *out) {
-    eng_retention_stats st = {0, 0};
+    eng_retention_stats st = {0};
     int rc = 0;
     if (e->o.retention_ms > 0) {
         int64_t cutoff = now_ms > INT64_MIN + e->o.retention_ms ? now_ms - e->o.retention_ms
                                                                  : INT64_MIN;
-        uint64_t next = 0;
-        do {
-            if (atomic_load(&e->ret_stop)) {
-                rc = AX_EAGAIN;
-                break;
-            }
-            rc = retention_batch(e, cutoff, &next, &st);
-        } while (!rc && next);
+        /* raw chunks first, then rollup blocks (engine/downsample.c) */
+        for (int pass = 0; pass < 2 && !rc; pass++) {
+            uint64_t next = 0;
+            do {
+                if (atomic_load(&e->ret_stop)) {
+                    rc = AX_EAGAIN;
+                    break;
+                }
+                rc = retention_batch(e, cutoff, pass == 1, &next, &st);
+            } while (!rc && next);
+        }
         atomic_fetch_add(&e->st_ret_chunks, st.chunks_deleted);
         atomic_fetch_add(&e->st_ret_series, st.series_deleted);
         if (!rc) {
@@ -207,7 +220,9 @@ int eng_retention_run(eng *e, int64_t now_ms, eng_retention_stats *out) {
 static void *retainer_main(void *arg) {
     eng *e = arg;
     int64_t iv = e->o.retention_interval_ms;
-    if (iv == 0) {
+    if (iv == 0 && e->o.retention_ms <= 0) {
+        iv = MAX_INTERVAL_MS; /* downsampling only */
+    } else if (iv == 0) {
         iv = e->o.retention_ms / 20;
         if (iv < MIN_INTERVAL_MS) iv = MIN_INTERVAL_MS;
         if (iv > MAX_INTERVAL_MS) iv = MAX_INTERVAL_MS;
@@ -221,6 +236,15 @@ static void *retainer_main(void *arg) {
         if (st.chunks_deleted || st.series_deleted)
             fprintf(stderr, "auspex: retention: deleted %" PRIu64 " chunks, %" PRIu64
                             " series\n", st.chunks_deleted, st.series_deleted);
+        /* downsampling after each retention pass (engine/downsample.c) */
+        eng_downsample_stats ds = {0};
+        rc = eng_downsample_run(e, eng__now_ms(e), &ds);
+        if (rc && rc != AX_EAGAIN)
+            fprintf(stderr, "auspex: downsampling pass failed: %s\n", ax_strerror(rc));
+        if (ds.points_written)
+            fprintf(stderr, "auspex: downsampling: %" PRIu64 " raw samples -> %" PRIu64
+                            " rollup points in %" PRIu64 " series\n", ds.raw_samples,
+                    ds.points_written, ds.series);
         pthread_mutex_lock(&e->ret_mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -240,7 +264,8 @@ static void *retainer_main(void *arg) {
 }
 
 int eng__retention_start(eng *e) {
-    if (e->o.retention_ms <= 0 || e->o.retention_interval_ms < 0) return 0;
+    if ((e->o.retention_ms <= 0 && e->o.n_downsample == 0) || e->o.retention_interval_ms < 0)
+        return 0;
     if (pthread_create(&e->retainer, NULL, retainer_main, e)) return AX_EIO;
     e->retainer_started = true;
     return 0;
@@ -267,7 +292,7 @@ static int delete_batch(eng *e, const uint64_t *sids, size_t n, size_t *n_done) 
     }
     size_t nv = 0;
     int rc = 0;
-    lock_after_flushes(e);
+    eng__lock_after_flushes(e);
     for (size_t i = 0; i < n; i++) {
         eng_series *s = eng__registry_by_sid(&e->reg, sids[i]);
         if (!s) continue;
@@ -317,7 +342,7 @@ int eng_series_delete(eng *e, const uint64_t *sids, size_t n, size_t *n_deleted)
     }
     if (done) {
         atomic_fetch_add(&e->st_series_deleted, done);
-        note_change(e, INT64_MIN);
+        eng__note_change(e, INT64_MIN);
     }
     if (!rc && done) rc = eng_flush(e); /* wal_flushed past the dropped head samples */
     if (!rc && n_deleted) *n_deleted = done;

@@ -342,8 +342,26 @@ static int read_series(pql_ev *ev, uint64_t sid, int64_t mint, int64_t maxt, eng
     return 0;
 }
 
+/* Downsampled points of one series with t in [mint, maxt] before its first raw sample
+ * (raw_first; INT64_MAX: none) into ru (reused). OUT: *n_out = points kept. */
+static int read_rollups(pql_ev *ev, uint64_t sid, int64_t mint, int64_t maxt, int64_t raw_first,
+                        eng_rollups *ru, size_t *n_out) {
+    ru->n = 0;
+    int rc = eng_series_read_rollups(ev->e, sid, mint, maxt, ru);
+    if (rc) return pql__fail(ev, rc, "reading downsampled data: %s", ax_strerror(rc));
+    size_t n = 0;
+    while (n < ru->n && ru->t[n] < raw_first) n++;
+    *n_out = n;
+    return 0;
+}
+
+/* A rollup point stands for a whole interval: an instant selector finds it up to its step
+ * back, not just the lookback delta, so old data stays continuous at its resolution. */
+#define ROLLUP_LOOKBACK_MAX_MS (7 * 86400000LL)
+
 /* Instant vector selector: per step, the newest sample at or before the reference time
- * and no older than the lookback delta, unless it is a staleness marker.
+ * and no older than the lookback delta, unless it is a staleness marker (before the raw
+ * data: the newest rollup point no older than its own step or the lookback delta).
  * want_ts: the value is the sample's timestamp in seconds (timestamp()). */
 static int eval_vector_sel(pql_ev *ev, const pql_node *n, bool want_ts, pql_val *out) {
     int64_t lo = sel_ref(ev, n, 0), hi = sel_ref(ev, n, ev->n_steps - 1);
@@ -357,10 +375,14 @@ static int eval_vector_sel(pql_ev *ev, const pql_node *n, bool want_ts, pql_val 
     if (!out->vs) return pql__nomem(ev);
     out->n = 0;
     eng_samples buf = {0}; /* one buffer for every series: values are copied per step */
+    eng_rollups ru = {0};
     for (size_t k = 0; k < ns && !rc; k++) {
         if ((rc = read_series(ev, ss[k].sid, lo - ev->o.lookback_ms, hi, &buf))) break;
         const eng_samples *s = &buf;
-        if (!s->n) continue;
+        size_t nru = 0;
+        int64_t back = ev->o.lookback_ms > ROLLUP_LOOKBACK_MAX_MS ? ev->o.lookback_ms : ROLLUP_LOOKBACK_MAX_MS;
+        if ((rc = read_rollups(ev, ss[k].sid, lo - back, hi, s->n ? s->ts[0] : INT64_MAX, &ru, &nru))) break;
+        if (!s->n && !nru) continue;
         if ((rc = hold(ev, ev->n_steps))) break;
         pql_vs *o = pql__vs_init(ev, &out->vs[out->n], ss[k].ls, ss[k].n_ls);
         if (!o) { rc = pql__nomem(ev); break; }
@@ -370,10 +392,25 @@ static int eval_vector_sel(pql_ev *ev, const pql_node *n, bool want_ts, pql_val 
             int64_t ref = sel_ref(ev, n, i);
             if (n->sel.at != PQL_AT_NONE) j = 0;
             while (j < s->n && s->ts[j] <= ref) j++;
-            if (!j) continue;
-            int64_t t = s->ts[j - 1];
-            double v = s->v[j - 1];
-            if (t < ref - ev->o.lookback_ms || is_stale(v)) continue;
+            int64_t t;
+            double v;
+            if (j) {
+                t = s->ts[j - 1];
+                v = s->v[j - 1];
+                if (t < ref - ev->o.lookback_ms || is_stale(v)) continue;
+            } else {
+                /* before the raw data: the newest rollup point at or before ref */
+                size_t lo_i = 0, hi_i = nru;
+                while (lo_i < hi_i) {
+                    size_t mid = (lo_i + hi_i) / 2;
+                    if (ru.t[mid] <= ref) lo_i = mid + 1; else hi_i = mid;
+                }
+                if (!lo_i) continue;
+                t = ru.t[lo_i - 1];
+                v = ru.last[lo_i - 1];
+                int64_t reach = ru.step[lo_i - 1] > ev->o.lookback_ms ? ru.step[lo_i - 1] : ev->o.lookback_ms;
+                if (t < ref - reach) continue;
+            }
             o->v[i] = want_ts ? (double)t / 1000.0 : v;
             o->ok[i] = 1;
             any = true;
@@ -381,6 +418,7 @@ static int eval_vector_sel(pql_ev *ev, const pql_node *n, bool want_ts, pql_val 
         if (any) out->n++;
     }
     eng_samples_free(&buf);
+    eng_rollups_free(&ru);
     return rc;
 }
 
@@ -407,6 +445,7 @@ static int eval_matrix_sel(pql_ev *ev, const pql_node *n, pql_val *out) {
         r->next = ev->raw; /* released at the end of the query */
         ev->raw = r;
         eng_samples *s = &r->s;
+        r->ru = (eng_rollups){0};
         if ((rc = read_series(ev, ss[k].sid, lo - n->matrix.range_ms, hi, s)) || (rc = hold(ev, s->n)))
             return rc;
         size_t w = 0;
@@ -416,8 +455,32 @@ static int eval_matrix_sel(pql_ev *ev, const pql_node *n, pql_val *out) {
             s->v[w++] = s->v[j];
         }
         s->n = w;
-        if (!w) continue;
-        out->ms[out->n_ms++] = (pql_ms){ss[k].ls, ss[k].n_ls, s->ts, s->v, w};
+        /* rollups from one point before the range: changes() and resets() need the value
+         * that precedes the range's first point */
+        size_t nall = 0, first = 0;
+        int64_t mint = lo - n->matrix.range_ms;
+        if ((rc = read_rollups(ev, ss[k].sid, mint - ROLLUP_LOOKBACK_MAX_MS, hi, w ? s->ts[0] : INT64_MAX,
+                               &r->ru, &nall)))
+            return rc;
+        while (first < nall && r->ru.t[first] < mint) first++; /* those before stay in ru only */
+        size_t nru = nall - first;
+        if ((rc = hold(ev, nru))) return rc;
+        if (!w && !nru) continue;
+        if (!nru) {
+            out->ms[out->n_ms++] = (pql_ms){ss[k].ls, ss[k].n_ls, s->ts, s->v, w, NULL, 0, 0};
+            continue;
+        }
+        /* rollup points first, as samples (time, last value), then the raw samples */
+        int64_t *mt = pql__alloc(ev, (nru + w) * sizeof *mt);
+        double *mv = pql__alloc(ev, (nru + w) * sizeof *mv);
+        if (!mt || !mv) return pql__nomem(ev);
+        memcpy(mt, r->ru.t + first, nru * sizeof *mt);
+        memcpy(mv, r->ru.last + first, nru * sizeof *mv);
+        if (w) {
+            memcpy(mt + nru, s->ts, w * sizeof *mt);
+            memcpy(mv + nru, s->v, w * sizeof *mv);
+        }
+        out->ms[out->n_ms++] = (pql_ms){ss[k].ls, ss[k].n_ls, mt, mv, nru + w, &r->ru, first, nru};
     }
     out->range_ms = n->matrix.range_ms;
     out->offset_ms = vs->sel.offset_ms;
@@ -486,7 +549,7 @@ static int eval_subquery(pql_ev *ev, const pql_node *n, pql_val *out) {
                 t[w] = pql__t(&sub, i);
                 vv[w++] = v->v[i];
             }
-            out->ms[out->n_ms++] = (pql_ms){v->ls, v->n_ls, t, vv, w};
+            out->ms[out->n_ms++] = (pql_ms){v->ls, v->n_ls, t, vv, w, NULL, 0, 0};
         }
     }
     out->range_ms = range;
@@ -1324,7 +1387,10 @@ int pql_exec(eng *e, const pql_node *root, int64_t start, int64_t end, int64_t s
             else { r->s[k].ts = t; r->s[k].v = vv; }
         }
     }
-    for (pql_raw *x = ev.raw; x; x = x->next) eng_samples_free(&x->s);
+    for (pql_raw *x = ev.raw; x; x = x->next) {
+        eng_samples_free(&x->s);
+        eng_rollups_free(&x->ru);
+    }
     if (rc) {
         pql_result_free(r);
         return rc;

@@ -29,6 +29,12 @@ typedef struct pql_ms {
     const int64_t *t;
     const double *v;
     size_t n;
+    /* downsampled data: t[0..n_ru) and v[0..n_ru) are rollup points (their time and last
+     * value), ru's arrays at the same indexes hold the rest (engine/engine.h eng_rollups);
+     * raw samples follow. ru NULL, n_ru 0: raw only. */
+    const eng_rollups *ru;
+    size_t ru_off;  /* ru's point i is t[i - ru_off]: points before ru_off lie before the range */
+    size_t n_ru;
 } pql_ms;
 
 typedef struct pql_val {
@@ -47,6 +53,7 @@ typedef struct pql_val {
 /* Raw sample arrays to release at the end. */
 typedef struct pql_raw {
     eng_samples s;
+    eng_rollups ru;
     struct pql_raw *next;
 } pql_raw;
 

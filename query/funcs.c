@@ -121,6 +121,13 @@ static const struct {
     {"present_over_time", R_OVER, PQK_PRESENT}, {"mad_over_time", R_OVER, PQK_MAD},
 };
 
+/* Functions that read rollup points for what they stand for; the others (irate, deriv,
+ * quantile_over_time...) see each point as one sample: its time and last value. */
+static bool rollup_aware(int kind, int over) {
+    return kind == R_RATE || kind == R_INCREASE || kind == R_DELTA || kind == R_CHANGES ||
+           kind == R_RESETS || (kind == R_OVER && over != PQK_MAD);
+}
+
 /* Window of step i. */
 static void window(const pql_ev *ev, const pql_val *m, size_t i, int64_t *lo, int64_t *hi) {
     *hi = (m->at ? m->at_ms : pql__t(ev, i)) - m->offset_ms;
@@ -209,7 +216,20 @@ static int call_range(pql_ev *ev, const pql_node *n, int kind, int over, size_t 
             pqk_win w = {s->t + a, s->v + a, b - a, lo, hi};
             double v = 0;
             bool ok = false;
-            switch (kind) {
+            if (a < s->n_ru && rollup_aware(kind, over)) {
+                /* downsampled: the window's rollup points, then its raw samples */
+                size_t e = b < s->n_ru ? b : s->n_ru, ro = s->ru_off + a;
+                const eng_rollups *r = s->ru;
+                pqk_rollups ru = {r->t + ro, r->first_t + ro, r->first + ro, r->last + ro, r->min + ro,
+                                  r->max + ro, r->sum + ro, r->sum_sq + ro, r->cum_first + ro,
+                                  r->cum_last + ro, r->count + ro, r->resets + ro, r->changes + ro,
+                                  e - a, ro ? r->last[ro - 1] : NAN};
+                pqk_win raw = {s->t + e, s->v + e, b - e, lo, hi};
+                if (kind == R_OVER) ok = pqk_rollup_over_time(over, &ru, &raw, &v);
+                else if (kind == R_CHANGES || kind == R_RESETS)
+                    ok = pqk_rollup_changes(&ru, &raw, kind == R_RESETS, &v);
+                else ok = pqk_rollup_rate(&ru, &raw, kind != R_DELTA, kind == R_RATE, &v);
+            } else switch (kind) {
             case R_RATE: ok = pqk_extrapolated_rate(&w, true, true, &v); break;
             case R_INCREASE: ok = pqk_extrapolated_rate(&w, true, false, &v); break;
             case R_DELTA: ok = pqk_extrapolated_rate(&w, false, false, &v); break;

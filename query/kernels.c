@@ -32,22 +32,21 @@ static double raw_increase(const pqk_win *w, bool is_counter) {
     return r;
 }
 
-bool pqk_extrapolated_rate(const pqk_win *w, bool is_counter, bool is_rate, double *out) {
-    if (w->n < 2) return false;
-    int64_t first_t = w->t[0], last_t = w->t[w->n - 1];
-    double result = raw_increase(w, is_counter);
-
-    double to_start = (double)(first_t - w->lo) / 1000;
-    double to_end = (double)(w->hi - last_t) / 1000;
+/* Extrapolate `result` (the increase between the first and last sample, n samples) to the
+ * window's bounds. */
+static double extrapolate(double result, int64_t first_t, int64_t last_t, double first_v, double n,
+                          int64_t lo, int64_t hi, bool is_counter, bool is_rate) {
+    double to_start = (double)(first_t - lo) / 1000;
+    double to_end = (double)(hi - last_t) / 1000;
     double sampled = (double)(last_t - first_t) / 1000;
-    double avg_gap = sampled / (double)(w->n - 1);
+    double avg_gap = sampled / (n - 1);
 
     /* A counter cannot go below zero: start no earlier than the time the line through the
      * samples would reach zero. Prometheus 2.42 (the release auspex answers like) applies
      * this before the threshold rule below; 2.46+ after it, which changes results when
      * the window starts well before a series' first sample. */
-    if (is_counter && result > 0 && w->v[0] >= 0) {
-        double to_zero = sampled * (w->v[0] / result);
+    if (is_counter && result > 0 && first_v >= 0) {
+        double to_zero = sampled * (first_v / result);
         if (to_zero < to_start) to_start = to_zero;
     }
     /* A sample is expected within 1.1 average gaps of each bound; farther away, the series
@@ -58,8 +57,14 @@ bool pqk_extrapolated_rate(const pqk_win *w, bool is_counter, bool is_rate, doub
     interval += to_end < threshold ? to_end : avg_gap / 2;
 
     double factor = interval / sampled;
-    if (is_rate) factor /= dur_seconds(w->hi - w->lo);
-    *out = result * factor;
+    if (is_rate) factor /= dur_seconds(hi - lo);
+    return result * factor;
+}
+
+bool pqk_extrapolated_rate(const pqk_win *w, bool is_counter, bool is_rate, double *out) {
+    if (w->n < 2) return false;
+    *out = extrapolate(raw_increase(w, is_counter), w->t[0], w->t[w->n - 1], w->v[0], (double)w->n,
+                       w->lo, w->hi, is_counter, is_rate);
     return true;
 }
 
@@ -426,3 +431,94 @@ double pqk_date(int which, double t_s) {
     default: return NAN;
     }
 }
+
+/* ---- downsampled windows: rollup points, then raw samples ------------------------------- */
+
+/* Raw samples in a window that also holds rollup points: counted from the rollups' last
+ * value, so the step from the last rollup to the first raw sample counts too. */
+static double ru_count(const pqk_rollups *ru, const pqk_win *w) {
+    double n = (double)w->n;
+    for (size_t i = 0; i < ru->n; i++) n += ru->count[i];
+    return n;
+}
+
+bool pqk_rollup_rate(const pqk_rollups *ru, const pqk_win *w, bool is_counter, bool is_rate, double *out) {
+    if (!ru->n) return pqk_extrapolated_rate(w, is_counter, is_rate, out);
+    double n = ru_count(ru, w);
+    if (n < 2) return false;
+    size_t k = ru->n - 1;
+    int64_t first_t = ru->first_t[0], last_t = w->n ? w->t[w->n - 1] : ru->t[k];
+    double first_v = ru->first[0], last_v = w->n ? w->v[w->n - 1] : ru->last[k];
+    double result;
+    if (is_counter) {
+        /* cum undoes resets inside the rollups; the raw part continues from their last value */
+        result = ru->cum_last[k] - ru->cum_first[0];
+        double prev = ru->last[k];
+        for (size_t i = 0; i < w->n; i++) {
+            result += w->v[i] < prev ? w->v[i] : w->v[i] - prev;
+            prev = w->v[i];
+        }
+    } else {
+        result = last_v - first_v;
+    }
+    if (last_t == first_t) return false;
+    *out = extrapolate(result, first_t, last_t, first_v, n, w->lo, w->hi, is_counter, is_rate);
+    return true;
+}
+
+bool pqk_rollup_over_time(int which, const pqk_rollups *ru, const pqk_win *w, double *out) {
+    if (!ru->n && !w->n) return false;
+    double n = ru_count(ru, w);
+    double sum = 0, c = 0, sq = 0, csq = 0;
+    double mn = NAN, mx = NAN;
+    for (size_t i = 0; i < ru->n; i++) {
+        pqk_kahan_add(ru->sum[i], &sum, &c);
+        pqk_kahan_add(ru->sum_sq[i], &sq, &csq);
+        if (ru->min[i] < mn || isnan(mn)) mn = ru->min[i];
+        if (ru->max[i] > mx || isnan(mx)) mx = ru->max[i];
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        double v = w->v[i];
+        pqk_kahan_add(v, &sum, &c);
+        pqk_kahan_add(v * v, &sq, &csq);
+        if (v < mn || isnan(mn)) mn = v;
+        if (v > mx || isnan(mx)) mx = v;
+    }
+    double s = isinf(sum) ? sum : sum + c, s2 = isinf(sq) ? sq : sq + csq;
+    switch (which) {
+    case PQK_AVG: *out = s / n; break;
+    case PQK_MIN: *out = mn; break;
+    case PQK_MAX: *out = mx; break;
+    case PQK_SUM: *out = s; break;
+    case PQK_COUNT: *out = n; break;
+    case PQK_LAST: *out = w->n ? w->v[w->n - 1] : ru->last[ru->n - 1]; break;
+    case PQK_PRESENT: *out = 1; break;
+    case PQK_STDVAR:
+    case PQK_STDDEV: {
+        double mean = s / n, var = s2 / n - mean * mean;
+        if (var < 0) var = 0; /* rounding */
+        *out = which == PQK_STDDEV ? sqrt(var) : var;
+        break;
+    }
+    default: return false;
+    }
+    return true;
+}
+
+bool pqk_rollup_changes(const pqk_rollups *ru, const pqk_win *w, bool resets, double *out) {
+    if (!ru->n) return resets ? pqk_resets(w, out) : pqk_changes(w, out);
+    double c = 0;
+    for (size_t i = 0; i < ru->n; i++) c += resets ? ru->resets[i] : ru->changes[i];
+    /* the first point's count includes the step into it from the sample before the window */
+    double p0 = ru->prev_last, f0 = ru->first[0];
+    if (!isnan(p0) && (resets ? f0 < p0 : f0 != p0)) c--;
+    double prev = ru->last[ru->n - 1];
+    for (size_t i = 0; i < w->n; i++) {
+        double cur = w->v[i];
+        if (resets ? cur < prev : (cur != prev && !(isnan(cur) && isnan(prev)))) c++;
+        prev = cur;
+    }
+    *out = c;
+    return true;
+}
+

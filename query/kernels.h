@@ -51,6 +51,27 @@ bool pqk_over_time(int which, const pqk_win *w, double *scratch, double *out);
 /* quantile_over_time(q): scratch as above. */
 bool pqk_quantile_over_time(double q, const pqk_win *w, double *scratch, double *out);
 
+/* Downsampled data (engine/engine.h eng_rollups): rollup points, each standing for `count`
+ * raw samples from first_t to t, that come before a window's raw samples. A window made of
+ * whole rollup intervals gives what the raw samples gave: counters by differences of cum
+ * (resets undone), *_over_time from the sums, extremes and counts. */
+typedef struct pqk_rollups {
+    const int64_t *t, *first_t;
+    const double *first, *last, *min, *max, *sum, *sum_sq, *cum_first, *cum_last;
+    const uint32_t *count, *resets, *changes;
+    size_t n;
+    /* the last value of the point before ru's first, whose step into ru's first sample is
+     * counted in ru->resets[0] / changes[0] but lies outside the window; NaN: none */
+    double prev_last;
+} pqk_rollups;
+/* rate/increase/delta over rollup points ru then raw samples w (ru->n 0: as
+ * pqk_extrapolated_rate). false with fewer than 2 samples in all. */
+bool pqk_rollup_rate(const pqk_rollups *ru, const pqk_win *w, bool is_counter, bool is_rate, double *out);
+/* avg/min/max/sum/count/last/present/stddev/stdvar_over_time over ru then w (not MAD: false). */
+bool pqk_rollup_over_time(int which, const pqk_rollups *ru, const pqk_win *w, double *out);
+/* changes (resets false) or resets over ru then w. */
+bool pqk_rollup_changes(const pqk_rollups *ru, const pqk_win *w, bool resets, double *out);
+
 /* Prometheus' quantile(): sorts v[0..n) in place; NaN for n == 0, -Inf for q < 0, +Inf for
  * q > 1, NaN for q NaN; linear interpolation between closest ranks. */
 double pqk_quantile(double q, double *v, size_t n);

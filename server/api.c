@@ -322,7 +322,7 @@ static void ex_produce(srv_app *app, ex_job *j) {
     while (j->next < j->n_items && j->out.len < EX_PIECE && !j->rc) {
         ex_item *it = &j->items[j->next++];
         if (j->next > 1 && it->sid == j->items[j->next - 2].sid) continue;
-        int rc = eng_series_read(app->e, it->sid, j->start, j->end, 0, &j->smp);
+        int rc = eng_series_read_all(app->e, it->sid, j->start, j->end, 0, &j->smp);
         if (rc == AX_ENOTFOUND) continue;
         if (rc) {
             j->rc = ax_err_set(&j->err, rc, "reading series %llu: %s", (unsigned long long)it->sid,

@@ -32,7 +32,7 @@ static int has_sample(eng *e, uint64_t sid, int64_t from, int64_t to, bool *yes)
     *yes = false;
     if (from > to) return 0;
     eng_samples s = {0};
-    int rc = eng_series_read(e, sid, from, to, 1, &s);
+    int rc = eng_series_read_all(e, sid, from, to, 1, &s);
     *yes = rc == AX_ELIMIT || (rc == 0 && s.n > 0);
     eng_samples_free(&s);
     return rc == AX_ELIMIT || rc == AX_ENOTFOUND ? 0 : rc;

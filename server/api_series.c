@@ -57,7 +57,7 @@ static int span_cmp(const void *a, const void *b) {
 /* Does the series hold a sample in [start, end]? */
 static int has_data(eng *e, uint64_t sid, int64_t start, int64_t end, bool *yes) {
     eng_samples s = {0};
-    int rc = eng_series_read(e, sid, start, end, 1, &s);
+    int rc = eng_series_read_all(e, sid, start, end, 1, &s);
     *yes = rc == AX_ELIMIT || (rc == 0 && s.n > 0);
     eng_samples_free(&s);
     return rc == AX_ELIMIT || rc == AX_ENOTFOUND ? 0 : rc;

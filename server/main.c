@@ -25,11 +25,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* -downsampling.period: "age:step,age:step" (VictoriaMetrics' syntax), ages increasing,
+ * each step a multiple of the previous one, at most ENG_MAX_DOWNSAMPLE pairs; "" = off.
+ * Fills eo. Returns 0, or 2 after printing what is wrong. */
+static int parse_downsampling(const char *v, eng_opts *eo) {
+    eo->n_downsample = 0;
+    const char *p = v, *end = v + strlen(v);
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        const char *colon = memchr(p, ':', (size_t)(e - p));
+        int64_t age = 0, step = 0;
+        size_t k = eo->n_downsample;
+        const char *why = NULL;
+        if (k == ENG_MAX_DOWNSAMPLE) why = "more than 4 age:step pairs";
+        else if (!colon || ax_duration_parse(p, (size_t)(colon - p), &age) || age <= 0 ||
+                 ax_duration_parse(colon + 1, (size_t)(e - colon - 1), &step) || step <= 0)
+            why = "each pair must be age:step with positive durations, e.g. 30d:5m";
+        else if (k && age <= eo->downsample[k - 1].age_ms) why = "ages must increase";
+        else if (k && (step <= eo->downsample[k - 1].step_ms ||
+                       step % eo->downsample[k - 1].step_ms))
+            why = "each step must be a larger multiple of the previous one";
+        if (why) {
+            fprintf(stderr, "auspex: -downsampling.period: \"%s\": %.*s: %s\n", v,
+                    (int)(e - p), p, why);
+            return 2;
+        }
+        eo->downsample[k].age_ms = age;
+        eo->downsample[k].step_ms = step;
+        eo->n_downsample++;
+        p = comma ? comma + 1 : end;
+        if (comma && p == end) {
+            fprintf(stderr, "auspex: -downsampling.period: \"%s\": trailing comma\n", v);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 typedef struct cfg {
     const char *data_path;
     const char *listen;
     const char *retention;
     const char *retention_check;
+    const char *downsampling;
     const char *max_insert;
     const char *max_series;
     const char *flush_interval;
@@ -83,6 +122,7 @@ static cfg C = {
     .listen = "127.0.0.1:9444",
     .retention = "1y",
     .retention_check = "0",
+    .downsampling = "",
     .max_insert = "32MB",
     .max_series = "0",
     .flush_interval = "60s",
@@ -118,6 +158,9 @@ static const flag_def FLAGS[] = {
      "at least 1h); older samples are dropped at ingest (docs/retention.md)"},
     {"retention.checkInterval", &C.retention_check, NULL,
      "run the retention pass this often (0: retentionPeriod/20 within 1m..1h)"},
+    {"downsampling.period", &C.downsampling, NULL,
+     "comma-separated age:step pairs, e.g. 30d:5m,180d:1h: past each age keep one rollup "
+     "point per step (docs/downsampling.md); empty: off"},
     {"maxInsertRequestSize", &C.max_insert, NULL,
      "largest write body, compressed or decoded (e.g. 32MB); larger ones get 413"},
     {"storage.maxSeries", &C.max_series, NULL, "refuse writes that create series past this (0: no limit)"},
@@ -318,6 +361,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "auspex: -storage.flushInterval: cannot parse \"%s\"\n", C.flush_interval);
         return 2;
     }
+    eng_opts ds_opts = {0};
+    if (parse_downsampling(C.downsampling, &ds_opts)) return 2;
     int64_t node_ms = 0;
     if (strcmp(C.node_collect, "0") != 0 &&
         (ax_duration_parse(C.node_collect, strlen(C.node_collect), &node_ms) || node_ms < 0)) {
@@ -442,6 +487,8 @@ int main(int argc, char **argv) {
     eng_opts eo = {.path = C.data_path, .head_max_samples = (size_t)head_max,
                    .flush_interval_ms = flush_ms, .max_series = (size_t)max_series,
                    .retention_ms = retention_ms, .retention_interval_ms = retention_check_ms};
+    memcpy(eo.downsample, ds_opts.downsample, sizeof eo.downsample);
+    eo.n_downsample = ds_opts.n_downsample;
     ax_err err = {0};
     eng *e = NULL;
     rc = eng_open(&eo, &e, &err);

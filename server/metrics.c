@@ -168,6 +168,17 @@ int srv_metrics_write(srv_app *app, ax_buf *b) {
           (double)s.retention_last_pass_ms / 1000.0);
     COUNTER("auspex_series_deleted_total", "Series deleted by /api/v1/admin/tsdb/delete_series.",
             "%llu", (unsigned long long)s.series_deleted);
+    /* downsampling (docs/downsampling.md) */
+    COUNTER("auspex_downsampling_points_total", "Rollup points written by downsampling.",
+            "%llu", (unsigned long long)s.downsample_points);
+    COUNTER("auspex_downsampling_raw_samples_total",
+            "Raw samples replaced by rollup points.", "%llu",
+            (unsigned long long)s.downsample_raw_samples);
+    COUNTER("auspex_downsampling_passes_total", "Completed downsampling passes.", "%llu",
+            (unsigned long long)s.downsample_passes);
+    GAUGE("auspex_downsampling_last_pass_timestamp_seconds",
+          "When the last downsampling pass ended (Unix seconds; 0: none yet).", "%.3f",
+          (double)s.downsample_last_pass_ms / 1000.0);
     if (!rc) rc = metric(b, "auspex_disk_bytes", "gauge", "Bytes on disk, by part.");
     if (!rc) rc = ax_buf_printf(b, "auspex_disk_bytes{part=\"lmdb\"} %llu\n",
                                 (unsigned long long)s.lmdb_bytes);

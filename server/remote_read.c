@@ -419,7 +419,7 @@ static int run_query(rr_run *x, const srv_rr_query *q, size_t idx, ax_buf *qb) {
         }
         /* read at most what is left of the budget (+1 to tell "exactly" from "over") */
         size_t room = max ? max - x->samples : 0;
-        rc = eng_series_read(x->e, items[i].sid, q->start_ms, q->end_ms, max ? room + 1 : 0, &smp);
+        rc = eng_series_read_all(x->e, items[i].sid, q->start_ms, q->end_ms, max ? room + 1 : 0, &smp);
         if (rc == AX_ENOTFOUND) { /* deleted since the selection */
             rc = 0;
             continue;

@@ -479,3 +479,15 @@ int stor_samples_write(stor_txn *t, uint64_t sid, const int64_t *ts, const doubl
     }
     return write_run(t, sid, w->ts, w->v, m, max, seal);
 }
+
+int stor_chunk_delete(stor_txn *t, uint64_t sid, int64_t start) {
+    int rc = stor__live(t);
+    if (rc) return rc;
+    if (t->kind != STOR_TXN_WRITE) return AX_EINVAL;
+    uint8_t kb[STOR__CHUNK_KEY_LEN];
+    stor__chunk_key(kb, sid, start);
+    MDB_val k = {sizeof kb, kb};
+    int mrc = mdb_del(t->txn, t->s->chunks, &k, NULL);
+    if (mrc == MDB_NOTFOUND) return AX_ENOTFOUND;
+    return mrc ? stor__fail(t, mrc) : 0;
+}

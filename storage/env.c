@@ -1,7 +1,7 @@
 /* storage/env.c: the LMDB environment, txns, map growth, error mapping, meta, stats and
  * compacted copies (snapshots).
  *
- * One environment (data.mdb + lock.mdb) in the data folder, four named databases (layout in
+ * One environment (data.mdb + lock.mdb) in the data folder, five named databases (layout in
  * docs/storage.md). MDB_NOTLS lets a read txn move between worker threads; MDB_WRITEMAP is
  * not used, so a stray pointer cannot scribble on the file.
  *
@@ -207,7 +207,8 @@ int stor_env_open(const stor_opts *o, stor_env **out, ax_err *e) {
         (mrc = mdb_dbi_open(txn, "postings", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
                             &s->postings)) ||
         (mrc = mdb_dbi_open(txn, "chunks", MDB_CREATE, &s->chunks)) ||
-        (mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta))) {
+        (mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
+        (mrc = mdb_dbi_open(txn, "rollups", MDB_CREATE, &s->rollups))) {
         mdb_txn_abort(txn);
         rc = ax_err_set(e, stor__err(mrc), "lmdb open databases: %s", mdb_strerror(mrc));
         goto fail;
@@ -460,6 +461,8 @@ int stor_env_stats(stor_env *s, stor_stats *out) {
     if (!mrc && !rc) st.series = ms.ms_entries;
     if (!mrc && !rc) mrc = mdb_stat(t->txn, s->chunks, &ms);
     if (!mrc && !rc) st.chunks = ms.ms_entries;
+    if (!mrc && !rc) mrc = mdb_stat(t->txn, s->rollups, &ms);
+    if (!mrc && !rc) st.rollup_blocks = ms.ms_entries;
     if (mrc) rc = stor__err(mrc);
     stor_txn_abort(t);
     if (!rc) *out = st;

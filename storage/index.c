@@ -141,8 +141,10 @@ int stor_series_delete(stor_txn *t, uint64_t sid) {
     int rc = stor__live(t);
     if (rc) return rc;
     if (t->kind != STOR_TXN_WRITE) return AX_EINVAL;
-    size_t nchunks = 0;
+    size_t nchunks = 0, nblocks = 0;
     if ((rc = stor__chunks_delete_all(t, sid, &nchunks))) return rc;
+    if ((rc = stor__rollups_delete_all(t, sid, &nblocks))) return rc;
+    nchunks += nblocks;
     uint8_t kb[8];
     MDB_val k = sid_key(kb, sid), d;
     int mrc = mdb_get(t->txn, t->s->series, &k, &d);

@@ -8,6 +8,7 @@
  *             limit (511 bytes) is keyed by a cut prefix, 0xff and a hash of the value
  *   chunks:   sid (u64 BE) | start ts      -> chunk bytes (storage/codec)
  *   meta:     short ASCII name             -> u64 LE (e.g. "next_sid", "wal_flushed")
+ *   rollups:  sid (u64 BE) | start t       -> block of rollup points (codec_rollup_*)
  * Invariant: the chunks of one series never overlap in time; stor_samples_write merges.
  * Threads: write txns only on one thread at a time (LMDB has one writer); any thread may
  *   hold one read txn. Readers never block the writer.
@@ -46,6 +47,7 @@ typedef struct stor_stats {
     uint64_t map_bytes;    /* current map size */
     uint64_t series;       /* entries in series db */
     uint64_t chunks;       /* entries in chunks db */
+    uint64_t rollup_blocks; /* entries in rollups db */
 } stor_stats;
 /* Fill *out (opens a short read txn). Returns 0, AX_EIO, AX_ENOMEM. */
 int stor_env_stats(stor_env *s, stor_stats *out);
@@ -83,8 +85,8 @@ int stor_series_get(stor_txn *t, uint64_t sid, const uint8_t **labels_out, size_
 /* Call cb for every series in sid order; a non-zero return from cb stops and is returned. */
 typedef int (*stor_series_cb)(void *ctx, uint64_t sid, const uint8_t *labels, size_t len);
 int stor_series_foreach(stor_txn *t, stor_series_cb cb, void *ctx);
-/* Remove a series: its labels, postings and chunks. Returns 0, AX_ENOTFOUND (neither labels
- * nor chunks of sid), AX_EAGAIN, AX_EIO. */
+/* Remove a series: its labels, postings, chunks and rollup blocks. Returns 0, AX_ENOTFOUND
+ * (neither labels nor chunks nor rollups of sid), AX_EAGAIN, AX_EIO. */
 int stor_series_delete(stor_txn *t, uint64_t sid);
 
 /* A growable sorted list of series ids. */
@@ -155,6 +157,40 @@ typedef struct stor_expire_out {
  * AX_EIO. */
 int stor_chunks_expire(stor_txn *t, int64_t cutoff, uint64_t from_sid, size_t max_chunks,
                        uint64_t max_bytes, stor_sids *emptied, stor_expire_out *out);
+
+/* Delete the chunk of sid starting at start. Returns 0, AX_ENOTFOUND, AX_EAGAIN, AX_EIO. */
+int stor_chunk_delete(stor_txn *t, uint64_t sid, int64_t start);
+
+/* ---- rollups: blocks of downsampled points (storage/rollups.c) ----
+ * Key (sid, t of the block's first point), value one codec_rollup block (codec.h). Same
+ * invariant as chunks: a series' blocks never overlap in time (the engine writes them so);
+ * each block holds points of one step. */
+typedef struct stor_rollup_view {
+    int64_t mint, maxt, step; /* times of its first and last point; their step */
+    size_t n;                 /* points */
+    const uint8_t *data;      /* borrowed, see Lifetime */
+    size_t len;
+} stor_rollup_view;
+/* As stor_chunks_range, for rollup blocks of sid overlapping [mint, maxt]. */
+int stor_rollups_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
+                       stor_rollup_view *out, size_t cap, size_t *n_out);
+/* The last (newest) block of sid. OUT: *out. Returns 0, AX_ENOTFOUND, AX_ECORRUPT, AX_EIO. */
+int stor_rollups_last(stor_txn *t, uint64_t sid, stor_rollup_view *out);
+/* Store a block (its header gives the key; an existing block at that key is replaced).
+ * Returns 0, AX_EINVAL (header does not read, read txn), AX_EAGAIN, AX_EIO. */
+int stor_rollup_put(stor_txn *t, uint64_t sid, const uint8_t *block, size_t len);
+/* Delete the block of sid starting at start. Returns 0, AX_ENOTFOUND, AX_EAGAIN, AX_EIO. */
+int stor_rollup_delete(stor_txn *t, uint64_t sid, int64_t start);
+/* Does sid have any chunk or rollup block? OUT: *out. Returns 0, AX_EIO. */
+int stor_series_has_data(stor_txn *t, uint64_t sid, bool *out);
+/* Retention for rollups, as stor_chunks_expire: walk blocks in sid order from from_sid,
+ * delete points with t < cutoff: whole blocks when maxt < cutoff, and a block holding
+ * points on both sides is rewritten with only its newer points (a block may span months,
+ * so it is not kept whole). Stops after max_blocks blocks deleted or rewritten. emptied
+ * (may be NULL) gets the series this call left without any rollup block. out->chunks
+ * counts blocks, out->bytes points removed. */
+int stor_rollups_expire(stor_txn *t, int64_t cutoff, uint64_t from_sid, size_t max_blocks,
+                        stor_sids *emptied, stor_expire_out *out);
 
 #ifndef STOR_CHUNK_INLINE_BYTES
 #define STOR_CHUNK_INLINE_BYTES 1900

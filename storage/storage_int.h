@@ -1,6 +1,6 @@
 /* storage/storage_int.h: what the storage .c files share and nobody else sees.
  *
- * stor_env owns the LMDB environment, its four named databases, the rwlock that keeps
+ * stor_env owns the LMDB environment, its five named databases, the rwlock that keeps
  * mdb_env_set_mapsize away from live txns, and the single writer's scratch (codec context,
  * decode and merge arrays, encode buffer). A stor_txn is one LMDB txn plus that lock held
  * shared. When LMDB reports MDB_MAP_FULL inside a write txn, stor__fail() aborts the txn,
@@ -48,7 +48,7 @@ typedef struct stor__scratch {
 
 struct stor_env {
     MDB_env *env;
-    MDB_dbi series, postings, chunks, meta;
+    MDB_dbi series, postings, chunks, meta, rollups;
     char *path;
     pthread_rwlock_t lock;   /* txns hold it shared; mdb_env_set_mapsize holds it exclusive */
     pthread_mutex_t grow_mu; /* guards map_size and grow_pending */
@@ -91,6 +91,8 @@ static inline int64_t stor__chunk_key_ts(const uint8_t *k) {
 
 /* Delete every chunk of sid. OUT: *n_out chunks deleted. */
 int stor__chunks_delete_all(stor_txn *t, uint64_t sid, size_t *n_out);
+/* Delete every rollup block of sid. OUT: *n_out blocks deleted. */
+int stor__rollups_delete_all(stor_txn *t, uint64_t sid, size_t *n_out);
 void stor__scratch_free(stor__scratch *w);
 
 #endif

@@ -45,4 +45,32 @@ int codec_chunk_peek(const uint8_t *p, size_t len, size_t *n_out, int64_t *mint_
 int codec_chunk_decode(codec_ctx *c, const uint8_t *p, size_t len, int64_t *ts, double *v,
                        size_t cap, size_t *n_out);
 
+/* ---- rollup blocks (engine/downsample.c, docs/storage.md "rollups") ----
+ * A block holds n >= 1 rollup points of one series at one step, t strictly increasing.
+ * Bytes: u8 version (1) | uvarint n | zigzag varint mint (t[0]) | uvarint maxt - mint |
+ * uvarint step | 12 x (uvarint len | codec chunk). Column chunks: 0 has ts = t and values
+ * t - first_t; 1..8 first, last, min, max, sum, sum_sq, cum_first, cum_last; 9..11 count,
+ * resets, changes; columns 1..11 use ts = 0..n-1 (which costs next to nothing), so each
+ * column gets its own value encoding and zstd, and round-trips bit-exactly. */
+typedef struct codec_rollup_cols {
+    int64_t *t, *first_t;
+    double *first, *last, *min, *max, *sum, *sum_sq, *cum_first, *cum_last;
+    uint32_t *count, *resets, *changes;
+} codec_rollup_cols;
+
+/* Append a block of points c[off .. off+n) (1 <= n <= CODEC_MAX_SAMPLES, t strictly
+ * increasing, first_t <= t) at step (> 0) to dst. Returns 0, AX_EINVAL (dst unchanged),
+ * AX_ETOOBIG, AX_ENOMEM. */
+int codec_rollup_encode(codec_ctx *c, ax_buf *dst, const codec_rollup_cols *cols, size_t off,
+                        size_t n, int64_t step);
+/* The uncompressed header. OUT: *n_out, *mint_out, *maxt_out, *step_out (each may be NULL).
+ * Returns 0 or AX_ECORRUPT. */
+int codec_rollup_peek(const uint8_t *p, size_t len, size_t *n_out, int64_t *mint_out,
+                      int64_t *maxt_out, int64_t *step_out);
+/* Decode a block into out's arrays at [off, off + n) (each array has room for off + cap).
+ * OUT: *n_out. Returns 0, AX_ECORRUPT (never reads past p+len), AX_ETOOBIG (cap < n),
+ * AX_ENOMEM. */
+int codec_rollup_decode(codec_ctx *c, const uint8_t *p, size_t len, codec_rollup_cols *out,
+                        size_t off, size_t cap, size_t *n_out);
+
 #endif
