@@ -52,8 +52,8 @@ static bool key_of(const MDB_val *k, uint64_t sid) {
     return k->mv_size == STOR__CHUNK_KEY_LEN && ax_get_u64be(k->mv_data) == sid;
 }
 
-int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
-                      stor_chunk_view *out, size_t cap, size_t *n_out) {
+int stor__blocks_range(stor_txn *t, MDB_dbi dbi, uint64_t sid, int64_t mint, int64_t maxt,
+                       stor__peek_fn peek_view, void *out, size_t view_size, size_t cap, size_t *n_out) {
     int rc = stor__live(t);
     if (rc) return rc;
     if (mint > maxt) {
@@ -61,22 +61,21 @@ int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
         return 0;
     }
     MDB_cursor *c;
-    int mrc = mdb_cursor_open(t->txn, t->s->chunks, &c);
+    int mrc = mdb_cursor_open(t->txn, dbi, &c);
     if (mrc) return stor__err(mrc);
     uint8_t kb[STOR__CHUNK_KEY_LEN];
     stor__chunk_key(kb, sid, mint);
     MDB_val k = {sizeof kb, kb}, d;
     size_t n = 0;
-    /* the chunk before (sid, mint) may start before mint and reach into the range */
+    char *views = out;
+    int64_t bmax;
+    /* the block before (sid, mint) may start before mint and reach into the range */
     int seek = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
     mrc = mdb_cursor_get(c, &k, &d, seek == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
     if (!mrc && key_of(&k, sid)) {
-        size_t cn;
-        int64_t cmin, cmax;
-        rc = peek(sid, &k, &d, &cn, &cmin, &cmax);
-        if (!rc && cmax >= mint) {
+        if (!(rc = peek_view(sid, &k, &d, NULL, &bmax)) && bmax >= mint) {
             if (cap == 0) rc = AX_ETOOBIG;
-            else out[n++] = (stor_chunk_view){cmin, cmax, cn, d.mv_data, d.mv_size};
+            else if (!(rc = peek_view(sid, &k, &d, views, &bmax))) n++;
         }
     } else if (mrc && mrc != MDB_NOTFOUND) {
         rc = stor__err(mrc);
@@ -88,20 +87,32 @@ int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
         for (mrc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); !mrc;
              mrc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
             if (!key_of(&k, sid) || stor__chunk_key_ts(k.mv_data) > maxt) break;
-            size_t cn;
-            int64_t cmin, cmax;
-            if ((rc = peek(sid, &k, &d, &cn, &cmin, &cmax))) break;
             if (n == cap) {
                 rc = AX_ETOOBIG;
                 break;
             }
-            out[n++] = (stor_chunk_view){cmin, cmax, cn, d.mv_data, d.mv_size};
+            if ((rc = peek_view(sid, &k, &d, views + n * view_size, &bmax))) break;
+            n++;
         }
         if (!rc && mrc && mrc != MDB_NOTFOUND) rc = stor__err(mrc);
     }
     mdb_cursor_close(c);
     if (!rc || rc == AX_ETOOBIG) *n_out = n;
     return rc;
+}
+
+/* stor__peek_fn for chunks: view (may be NULL) is a stor_chunk_view. */
+static int chunk_view(uint64_t sid, const MDB_val *k, const MDB_val *d, void *view, int64_t *maxt) {
+    size_t cn;
+    int64_t cmin;
+    int rc = peek(sid, k, d, &cn, &cmin, maxt);
+    if (!rc && view) *(stor_chunk_view *)view = (stor_chunk_view){cmin, *maxt, cn, d->mv_data, d->mv_size};
+    return rc;
+}
+
+int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
+                      stor_chunk_view *out, size_t cap, size_t *n_out) {
+    return stor__blocks_range(t, t->s->chunks, sid, mint, maxt, chunk_view, out, sizeof *out, cap, n_out);
 }
 
 int stor__chunks_delete_all(stor_txn *t, uint64_t sid, size_t *n_out) {

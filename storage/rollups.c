@@ -34,53 +34,20 @@ static bool key_of(const MDB_val *k, uint64_t sid) {
     return k->mv_size == STOR__CHUNK_KEY_LEN && ax_get_u64be(k->mv_data) == sid;
 }
 
+/* stor__peek_fn for rollup blocks: view (may be NULL) is a stor_rollup_view. */
+static int rollup_view(uint64_t sid, const MDB_val *k, const MDB_val *d, void *view, int64_t *maxt) {
+    stor_rollup_view v;
+    int rc = peek(sid, k, d, &v);
+    if (!rc) {
+        *maxt = v.maxt;
+        if (view) *(stor_rollup_view *)view = v;
+    }
+    return rc;
+}
+
 int stor_rollups_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
                        stor_rollup_view *out, size_t cap, size_t *n_out) {
-    int rc = stor__live(t);
-    if (rc) return rc;
-    if (mint > maxt) {
-        *n_out = 0;
-        return 0;
-    }
-    MDB_cursor *c;
-    int mrc = mdb_cursor_open(t->txn, t->s->rollups, &c);
-    if (mrc) return stor__err(mrc);
-    uint8_t kb[STOR__CHUNK_KEY_LEN];
-    stor__chunk_key(kb, sid, mint);
-    MDB_val k = {sizeof kb, kb}, d;
-    size_t n = 0;
-    stor_rollup_view v;
-    /* the block before (sid, mint) may start before mint and reach into the range */
-    int seek = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
-    mrc = mdb_cursor_get(c, &k, &d, seek == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-    if (!mrc && key_of(&k, sid)) {
-        rc = peek(sid, &k, &d, &v);
-        if (!rc && v.maxt >= mint) {
-            if (cap == 0) rc = AX_ETOOBIG;
-            else out[n++] = v;
-        }
-    } else if (mrc && mrc != MDB_NOTFOUND) {
-        rc = stor__err(mrc);
-    }
-    if (!rc && seek && seek != MDB_NOTFOUND) rc = stor__err(seek);
-    if (!rc && !seek) {
-        k.mv_data = kb;
-        k.mv_size = sizeof kb;
-        for (mrc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); !mrc;
-             mrc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
-            if (!key_of(&k, sid) || stor__chunk_key_ts(k.mv_data) > maxt) break;
-            if ((rc = peek(sid, &k, &d, &v))) break;
-            if (n == cap) {
-                rc = AX_ETOOBIG;
-                break;
-            }
-            out[n++] = v;
-        }
-        if (!rc && mrc && mrc != MDB_NOTFOUND) rc = stor__err(mrc);
-    }
-    mdb_cursor_close(c);
-    if (!rc || rc == AX_ETOOBIG) *n_out = n;
-    return rc;
+    return stor__blocks_range(t, t->s->rollups, sid, mint, maxt, rollup_view, out, sizeof *out, cap, n_out);
 }
 
 int stor_rollups_last(stor_txn *t, uint64_t sid, stor_rollup_view *out) {

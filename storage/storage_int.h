@@ -95,4 +95,14 @@ int stor__chunks_delete_all(stor_txn *t, uint64_t sid, size_t *n_out);
 int stor__rollups_delete_all(stor_txn *t, uint64_t sid, size_t *n_out);
 void stor__scratch_free(stor__scratch *w);
 
+
+/* Read a block value (a chunk, a rollup block) of sid at key k: fill *view (when not NULL)
+ * and *maxt (its newest time). Returns 0 or AX_ECORRUPT (logged). */
+typedef int (*stor__peek_fn)(uint64_t sid, const MDB_val *k, const MDB_val *d, void *view, int64_t *maxt);
+/* The blocks of sid in dbi (keys (sid, start) as chunks') overlapping [mint, maxt], in time
+ * order, as views of view_size bytes into out[0..cap): stor_chunks_range's contract, for any
+ * such database (storage/chunks.c). */
+int stor__blocks_range(stor_txn *t, MDB_dbi dbi, uint64_t sid, int64_t mint, int64_t maxt,
+                       stor__peek_fn peek, void *out, size_t view_size, size_t cap, size_t *n_out);
+
 #endif
