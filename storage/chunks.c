@@ -115,9 +115,9 @@ int stor_chunks_range(stor_txn *t, uint64_t sid, int64_t mint, int64_t maxt,
     return stor__blocks_range(t, t->s->chunks, sid, mint, maxt, chunk_view, out, sizeof *out, cap, n_out);
 }
 
-int stor__chunks_delete_all(stor_txn *t, uint64_t sid, size_t *n_out) {
+int stor__blocks_delete_all(stor_txn *t, MDB_dbi dbi, uint64_t sid, size_t *n_out) {
     MDB_cursor *c;
-    int mrc = mdb_cursor_open(t->txn, t->s->chunks, &c);
+    int mrc = mdb_cursor_open(t->txn, dbi, &c);
     if (mrc) return stor__fail(t, mrc);
     uint8_t kb[STOR__CHUNK_KEY_LEN];
     stor__chunk_key(kb, sid, INT64_MIN);
@@ -491,14 +491,18 @@ int stor_samples_write(stor_txn *t, uint64_t sid, const int64_t *ts, const doubl
     return write_run(t, sid, w->ts, w->v, m, max, seal);
 }
 
-int stor_chunk_delete(stor_txn *t, uint64_t sid, int64_t start) {
+int stor__block_delete(stor_txn *t, MDB_dbi dbi, uint64_t sid, int64_t start) {
     int rc = stor__live(t);
     if (rc) return rc;
     if (t->kind != STOR_TXN_WRITE) return AX_EINVAL;
     uint8_t kb[STOR__CHUNK_KEY_LEN];
     stor__chunk_key(kb, sid, start);
     MDB_val k = {sizeof kb, kb};
-    int mrc = mdb_del(t->txn, t->s->chunks, &k, NULL);
+    int mrc = mdb_del(t->txn, dbi, &k, NULL);
     if (mrc == MDB_NOTFOUND) return AX_ENOTFOUND;
     return mrc ? stor__fail(t, mrc) : 0;
+}
+
+int stor_chunk_delete(stor_txn *t, uint64_t sid, int64_t start) {
+    return stor__block_delete(t, t->s->chunks, sid, start);
 }

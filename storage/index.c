@@ -142,8 +142,8 @@ int stor_series_delete(stor_txn *t, uint64_t sid) {
     if (rc) return rc;
     if (t->kind != STOR_TXN_WRITE) return AX_EINVAL;
     size_t nchunks = 0, nblocks = 0;
-    if ((rc = stor__chunks_delete_all(t, sid, &nchunks))) return rc;
-    if ((rc = stor__rollups_delete_all(t, sid, &nblocks))) return rc;
+    if ((rc = stor__blocks_delete_all(t, t->s->chunks, sid, &nchunks))) return rc;
+    if ((rc = stor__blocks_delete_all(t, t->s->rollups, sid, &nblocks))) return rc;
     nchunks += nblocks;
     uint8_t kb[8];
     MDB_val k = sid_key(kb, sid), d;

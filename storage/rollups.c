@@ -89,35 +89,7 @@ int stor_rollup_put(stor_txn *t, uint64_t sid, const uint8_t *block, size_t len)
 }
 
 int stor_rollup_delete(stor_txn *t, uint64_t sid, int64_t start) {
-    int rc = stor__live(t);
-    if (rc) return rc;
-    if (t->kind != STOR_TXN_WRITE) return AX_EINVAL;
-    uint8_t kb[STOR__CHUNK_KEY_LEN];
-    stor__chunk_key(kb, sid, start);
-    MDB_val k = {sizeof kb, kb};
-    int mrc = mdb_del(t->txn, t->s->rollups, &k, NULL);
-    if (mrc == MDB_NOTFOUND) return AX_ENOTFOUND;
-    return mrc ? stor__fail(t, mrc) : 0;
-}
-
-int stor__rollups_delete_all(stor_txn *t, uint64_t sid, size_t *n_out) {
-    MDB_cursor *c;
-    int mrc = mdb_cursor_open(t->txn, t->s->rollups, &c);
-    if (mrc) return stor__fail(t, mrc);
-    uint8_t kb[STOR__CHUNK_KEY_LEN];
-    stor__chunk_key(kb, sid, INT64_MIN);
-    size_t n = 0;
-    for (;;) {
-        MDB_val k = {sizeof kb, kb}, d;
-        mrc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
-        if (mrc || !key_of(&k, sid)) break;
-        if ((mrc = mdb_cursor_del(c, 0))) break;
-        n++;
-    }
-    mdb_cursor_close(c);
-    if (mrc && mrc != MDB_NOTFOUND) return stor__fail(t, mrc);
-    *n_out = n;
-    return 0;
+    return stor__block_delete(t, t->s->rollups, sid, start);
 }
 
 /* Is there any key of sid in dbi? */

@@ -89,10 +89,12 @@ static inline int64_t stor__chunk_key_ts(const uint8_t *k) {
     return (int64_t)(ax_get_u64be(k + 8) ^ 0x8000000000000000ull);
 }
 
-/* Delete every chunk of sid. OUT: *n_out chunks deleted. */
-int stor__chunks_delete_all(stor_txn *t, uint64_t sid, size_t *n_out);
-/* Delete every rollup block of sid. OUT: *n_out blocks deleted. */
-int stor__rollups_delete_all(stor_txn *t, uint64_t sid, size_t *n_out);
+/* Delete every block of sid in dbi (chunks or rollups: keys (sid, start)). OUT: *n_out
+ * blocks deleted. */
+int stor__blocks_delete_all(stor_txn *t, MDB_dbi dbi, uint64_t sid, size_t *n_out);
+/* Delete the block of sid starting at start in dbi. Returns 0, AX_ENOTFOUND, AX_EINVAL (not
+ * a write txn), AX_EAGAIN, AX_EIO. */
+int stor__block_delete(stor_txn *t, MDB_dbi dbi, uint64_t sid, int64_t start);
 void stor__scratch_free(stor__scratch *w);
 
 
