@@ -9,9 +9,11 @@ libcjson-dev libsnappy-dev libcurl4-openssl-dev libyaml-dev zlib1g-dev"
 TEST="python3 curl prometheus prometheus-node-exporter victoria-metrics"
 # headless Chromium and its WebDriver, for the web UI's browser test (tests/integration/test_ui.py)
 UI_TEST="chromium chromium-driver"
+# clang's libFuzzer and sanitizer runtimes, for bench/fuzz.sh (CI runs every target for 30 s)
+FUZZ="clang libclang-rt-14-dev"
 
 missing=""
-for p in $BUILD $TEST $UI_TEST; do
+for p in $BUILD $TEST $UI_TEST $FUZZ; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

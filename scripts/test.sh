@@ -20,3 +20,5 @@ cmake -S . -B build >/dev/null
 cmake --build build -j"$JOBS"
 echo "== all tests"
 ctest --test-dir build --output-on-failure
+echo "== every fuzz target for 30 s (libFuzzer, ASan+UBSan, leaks)"
+sh bench/fuzz.sh 30

@@ -654,7 +654,7 @@ static int walk(jl_parser *p, const char *body, size_t len, ax_arena *a, jl_line
             continue;
         }
         AX_ASSERT(ln->n_samples <= o->cap_ss - o->n_ss);
-        ax_label *l = &o->ls[o->n_ls];
+        ax_label *l = o->ls ? o->ls + o->n_ls : NULL; /* NULL: no labels at all yet */
         size_t k = 0;
         for (size_t i = 0; i < ln->n_labels; i++) {
             const char *name, *value;

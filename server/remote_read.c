@@ -181,6 +181,7 @@ static int walk_request(srv_pb_dec *d, const uint8_t *p, const uint8_t *end, boo
 
 int srv_rr_decode_raw(const uint8_t *pb, size_t len, ax_arena *a, srv_rr_request *out,
                       ax_err *e) {
+    if (!pb) pb = (const uint8_t *)""; /* len is 0: an empty request, no arithmetic on NULL */
     srv_pb_dec d = {pb, e};
     srv_rr_request rq;
     memset(&rq, 0, sizeof rq);

@@ -68,6 +68,7 @@ static eng *engine(void) {
 
 /* Count the top-level fields of a ReadResponse (each a QueryResult), or -1. */
 static long count_results(const uint8_t *p, size_t len) {
+    if (!len) return 0;
     const uint8_t *end = p + len;
     long n = 0;
     while (p < end) {

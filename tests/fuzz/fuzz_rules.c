@@ -29,7 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc) {
         if (rc > 0 || e.code != rc || !e.msg[0]) abort();
         if (rc == AX_EINVAL && strncmp(e.msg, "line ", 5)) abort();
-        if (strstr(e.msg, FZ_SECRET)) abort();
+        /* the secret's value must not leak from the environment into a message (the input
+         * itself may spell it, and a message may quote the input) */
+        if (strstr(e.msg, FZ_SECRET) && !memmem(data, size, FZ_SECRET, strlen(FZ_SECRET))) abort();
         return 0;
     }
     for (size_t i = 0; i < rs->n_webhooks; i++) {
