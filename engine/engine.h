@@ -28,6 +28,19 @@ typedef struct eng_opts {
     size_t chunk_max_samples;  /* samples per stored chunk at most (0: codec default) */
     uint64_t wal_max_bytes;    /* flush when WAL segments exceed this (0: 256 MB) */
     size_t max_series;         /* 0: unlimited */
+    /* Cardinality limits (docs/limits.md; engine/limits.c), VictoriaMetrics' flags of the
+     * same meaning. A series over one of them is dropped from the batch (its samples are
+     * not stored, counted in eng_stats.rows_dropped), the rest of the batch is stored:
+     * these are not errors. 0: no limit. max_hourly_series / max_daily_series: distinct
+     * series that may receive samples within the current UTC hour / day (series already
+     * admitted this hour / day keep ingesting). max_labels_per_series, max_label_name_len,
+     * max_label_value_len: of the normalised label set (empty values removed); the hard
+     * caps of core.h (AX_MAX_LABELS, AX_MAX_LABEL_NAME / _VALUE) stay errors (AX_EINVAL). */
+    size_t max_hourly_series;
+    size_t max_daily_series;
+    size_t max_labels_per_series;
+    size_t max_label_name_len;
+    size_t max_label_value_len;
     bool nosync;               /* tests only: skip fsync (durability off) */
     /* Retention (docs/retention.md): chunks ending before now - retention_ms are deleted by
      * a background pass every retention_interval_ms, and samples older than that are
@@ -35,7 +48,8 @@ typedef struct eng_opts {
      * within [1 min, 1 h]; < 0: no background pass (tests call eng_retention_run). */
     int64_t retention_ms;
     int64_t retention_interval_ms;
-    int64_t (*now_ms)(void);   /* tests only: the clock for retention (NULL: wall clock) */
+    int64_t (*now_ms)(void);   /* tests only: the clock for retention and the hourly / daily
+                                * limits (NULL: wall clock) */
     /* Downsampling (docs/downsampling.md): past each age, raw samples are replaced by one
      * rollup point per step (ENG_MAX_DOWNSAMPLE levels, ages increasing, each step a
      * multiple of the previous one). Run by the retention thread after each retention
@@ -71,9 +85,11 @@ typedef struct eng_ts {
 /* Validate and make durable n series' samples, all or nothing. Normalises labels in place
  * (see ax_labels_normalize). With retention on, samples older than now - retention are
  * dropped first (in place: samples[] is compacted and n_samples shrinks; counted in
- * eng_stats.samples_too_old; a series left with none is skipped whole). Blocks until
- * durable. Returns 0, AX_EINVAL (e says which series and why; nothing applied),
- * AX_ELIMIT, AX_EAGAIN, AX_EIO. */
+ * eng_stats.samples_too_old; a series left with none is skipped whole). A series over a
+ * cardinality limit (eng_opts.max_hourly_series...) is dropped whole: its n_samples is set
+ * to 0 (so callers forwarding ts[] skip it), counted in eng_stats.rows_dropped; the rest
+ * is stored and 0 returned. Blocks until durable. Returns 0, AX_EINVAL (e says which
+ * series and why; nothing applied), AX_ELIMIT (max_series), AX_EAGAIN, AX_EIO. */
 int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err);
 
 /* Make everything in the head durable in LMDB now (tests, shutdown, snapshots). */
@@ -207,6 +223,15 @@ int eng_series_delete(eng *e, const uint64_t *sids, size_t n, size_t *n_deleted)
 int64_t eng_take_oldest_write(eng *e);
 
 /* ---- stats for /metrics ---- */
+/* why eng_write dropped a series (eng_stats.rows_dropped; docs/limits.md) */
+enum {
+    ENG_DROP_HOURLY,          /* max_hourly_series */
+    ENG_DROP_DAILY,           /* max_daily_series */
+    ENG_DROP_TOO_MANY_LABELS, /* max_labels_per_series */
+    ENG_DROP_LABEL_NAME,      /* max_label_name_len */
+    ENG_DROP_LABEL_VALUE,     /* max_label_value_len */
+    ENG_DROP_N
+};
 typedef struct eng_stats {
     uint64_t samples_ingested;      /* acknowledged samples */
     uint64_t samples_duplicate;     /* dropped as exact duplicates */
@@ -233,6 +258,10 @@ typedef struct eng_stats {
     uint64_t downsample_passes;     /* completed downsampling passes */
     int64_t downsample_last_pass_ms; /* wall clock at the end of the last pass (0: none) */
     uint64_t rollup_blocks;         /* blocks in LMDB's rollups db */
+    uint64_t rows_dropped[ENG_DROP_N];   /* samples of series dropped by a limit, by reason */
+    uint64_t series_dropped[ENG_DROP_N]; /* those series (once per batch), by reason */
+    uint64_t hourly_series, daily_series; /* series admitted in the current hour / day */
+    uint64_t hourly_series_max, daily_series_max; /* the limits (0: none) */
 } eng_stats;
 void eng_stats_get(eng *e, eng_stats *out);
 

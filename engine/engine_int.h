@@ -2,6 +2,7 @@
  *
  * Locking, from outermost to innermost (never take an outer lock while holding an inner):
  *   e->flush_mu (one flush at a time) > e->q_mu (write queue, writer wake-ups)
+ *   > e->lim.mu (hourly / daily series sets: eng_write creates series under it)
  *   > shard->mu (registry hash shard) > stripe mutex (head samples of a series)
  *   > e->dirty_mu (list of series with unflushed samples).
  * The sid -> series table is append-only and read without locks (atomic loads).
@@ -109,6 +110,46 @@ typedef int (*eng_wal_entry_cb)(void *ctx, const uint8_t *payload, size_t len);
  * segment (logged, truncated away). */
 int eng__wal_replay_segment(const char *dir, uint64_t seg, eng_wal_entry_cb cb, void *ctx);
 
+/* ---- cardinality limits (limits.c; docs/limits.md) ---- */
+/* The series admitted in one hour or day: bit `sid` set = series sid received samples in
+ * window `idx` (now_ms / window length, UTC-aligned). Exact, 1 bit per series id ever
+ * assigned; cleared when the window rolls over. */
+typedef struct eng_window {
+    int64_t idx;              /* -1: no window yet */
+    uint64_t *bits;
+    size_t words;
+    uint64_t n;               /* bits set */
+} eng_window;
+
+typedef struct eng_limits {
+    pthread_mutex_t mu;       /* hour and day (both checked and set under it, per batch) */
+    eng_window hour, day;
+    atomic_uint_fast64_t rows[ENG_DROP_N], series[ENG_DROP_N];
+    _Atomic int64_t last_log_ms[ENG_DROP_N];       /* wall clock of the last log line */
+    atomic_uint_fast64_t unlogged[ENG_DROP_N];     /* series dropped since that line */
+} eng_limits;
+
+void eng__limits_init(eng_limits *l);
+void eng__limits_fini(eng_limits *l); /* frees the sets; accepts a zeroed struct */
+/* The label limits of o (max_labels_per_series, max_label_*_len) on a normalised label
+ * set: the ENG_DROP_* reason it breaks first, or -1 (none, or no label limits set). */
+int eng__limits_labels(const eng_opts *o, const ax_label *ls, size_t n);
+/* Hourly / daily sets: on iff o.max_hourly_series or o.max_daily_series. Take e->lim.mu
+ * and roll both windows to now_ms (a new hour / day starts empty). */
+void eng__limits_lock(eng *e, int64_t now_ms);
+void eng__limits_unlock(eng *e);
+/* Under eng__limits_lock. Would series sid (0: a series not created yet) fit in this hour
+ * and day? OUT: *why = -1 (yes; for sid != 0 it is now in both sets) or ENG_DROP_HOURLY /
+ * ENG_DROP_DAILY (no; nothing changed). Returns 0 or AX_ENOMEM (set could not grow). */
+int eng__limits_admit(eng *e, uint64_t sid, int *why);
+/* After a successful eng_write: add its drops (samples rows[r], series series[r], first[r]
+ * the index in ts of an example, SIZE_MAX: none) to the counters, and log each reason at
+ * most once a minute, naming the limit and an example series. */
+void eng__limits_note(eng *e, const uint64_t *rows, const uint64_t *series, const size_t *first,
+                      const eng_ts *ts);
+/* Fill the limit fields of s. */
+void eng__limits_stats(eng *e, eng_stats *s);
+
 /* ---- the engine ---- */
 typedef struct eng_batch eng_batch;
 struct eng_batch {
@@ -157,6 +198,9 @@ struct eng {
     uint64_t flush_req_gen, flush_done_gen;
     pthread_cond_t flush_done_cond;
     int last_flush_rc;
+    bool flush_failing;         /* the last flush failed (under flush_mu): log once per run */
+
+    eng_limits lim;             /* cardinality limits (limits.c) */
 
     pthread_t writer, flusher;
     bool threads_started;

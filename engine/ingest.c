@@ -11,6 +11,10 @@
  *   (or was deleted since: retention, eng_series_delete; engine/retention.c).
  * With retention on, eng_write first drops samples older than now - retention (counted;
  *   a series left with none is validated but not created, logged or applied).
+ * Cardinality limits (engine/limits.c): after validating the whole batch, a series over
+ *   a label limit, or new this hour / day when that window's set is full, is dropped
+ *   like a too-old one (not created, logged or applied; n_samples set to 0); the rest of
+ *   the batch goes on. Invalid input still fails the whole batch (AX_EINVAL).
  *
  * Flush (flusher thread, at most one at a time), when the head holds head_max_samples,
  * the WAL exceeds wal_max_bytes, flush_interval has passed, or eng_flush asks:
@@ -350,6 +354,27 @@ static bool already_canonical(const ax_label *ls, size_t n) {
     return true;
 }
 
+/* Find or create the series of t (labels normalised). OUT: *out. Returns 0, AX_ELIMIT
+ * (max_series; message in err), AX_ENOMEM. */
+static int series_resolve(eng *e, const eng_ts *t, ax_buf *lb, eng_series **out, ax_err *err) {
+    ax_buf_reset(lb);
+    int rc = ax_labels_encode(lb, t->labels, t->n_labels);
+    if (rc) return rc;
+    bool created, limited;
+    eng_series *s = eng__registry_get_or_add(&e->reg, lb->data, lb->len,
+                                             ax_hash(lb->data, lb->len, 0), 0, e->o.max_series,
+                                             &created, &limited);
+    if (!s)
+        return limited ? ax_err_set(err, AX_ELIMIT, "series limit of %zu reached", e->o.max_series)
+                       : AX_ENOMEM;
+    if (created) atomic_fetch_add(&e->st_created, 1);
+    *out = s;
+    return 0;
+}
+
+/* A series left out of the batch, and why (skip[] values). */
+enum { SKIP_NO, SKIP_TOO_OLD, SKIP_DROP /* + ENG_DROP_* */ };
+
 int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
     if (atomic_load(&e->head_samples) >= 3 * (uint64_t)e->o.head_max_samples)
         return ax_err_set(err, AX_EAGAIN, "head is full: flushing cannot keep up");
@@ -364,9 +389,20 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
     size_t held = 0;            /* b.series[0..held) hold an inflight reference */
     bool applied = false;
     uint64_t too_old = 0;
-    uint8_t *skip = NULL;       /* series whose samples were all too old: left out whole */
+    uint8_t *skip = NULL;       /* SKIP_*: series left out whole (too old, over a limit) */
+    uint64_t drop_rows[ENG_DROP_N] = {0}, drop_series[ENG_DROP_N] = {0};
+    size_t drop_first[ENG_DROP_N];
+    for (int r = 0; r < ENG_DROP_N; r++) drop_first[r] = SIZE_MAX;
+    const eng_opts *o = &e->o;
+    bool label_limits = o->max_labels_per_series || o->max_label_name_len ||
+                        o->max_label_value_len;
+    bool window_limits = o->max_hourly_series || o->max_daily_series;
     b.series = calloc(n ? n : 1, sizeof *b.series);
     if (!b.series) { rc = AX_ENOMEM; goto out; }
+    if ((label_limits || window_limits) && !(skip = calloc(n ? n : 1, 1))) {
+        rc = AX_ENOMEM;
+        goto out;
+    }
     /* retention: samples older than now - retention are dropped here, as VictoriaMetrics
      * does (the request still succeeds); the next retention pass would delete them anyway */
     if (e->o.retention_ms > 0) {
@@ -382,14 +418,13 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
             ts[i].n_samples = k;
             if (k == 0) {
                 if (!skip && !(skip = calloc(n, 1))) { rc = AX_ENOMEM; goto out; }
-                skip[i] = 1;
+                skip[i] = SKIP_TOO_OLD;
             }
         }
     }
     /* pass 1: find known series (their labels were validated when they were created) and
      * validate the rest, before creating or logging anything */
     for (size_t i = 0; i < n && !rc; i++) {
-        b.n_samples += ts[i].n_samples; /* a series left out is still validated */
         bool canon = already_canonical(ts[i].labels, ts[i].n_labels);
         if (!canon && ts[i].n_labels <= AX_MAX_LABELS) {
             /* unsorted (text lines put __name__ first): sort, which normalising would do
@@ -401,19 +436,56 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
             ax_buf_reset(&lb);
             if ((rc = ax_labels_encode(&lb, ts[i].labels, ts[i].n_labels))) break;
             b.series[i] = eng__registry_find(&e->reg, lb.data, lb.len, ax_hash(lb.data, lb.len, 0));
-            if (b.series[i]) continue;
         }
-        size_t k = 0;
-        rc = ax_labels_normalize(ts[i].labels, ts[i].n_labels, &k, err);
-        if (rc) {
-            if (err) {
-                char tmp[sizeof err->msg];
-                snprintf(tmp, sizeof tmp, "series %zu: %.200s", i, err->msg);
-                memcpy(err->msg, tmp, sizeof tmp);
+        if (!b.series[i]) {
+            size_t k = 0;
+            rc = ax_labels_normalize(ts[i].labels, ts[i].n_labels, &k, err);
+            if (rc) {
+                if (err) {
+                    char tmp[sizeof err->msg];
+                    snprintf(tmp, sizeof tmp, "series %zu: %.200s", i, err->msg);
+                    memcpy(err->msg, tmp, sizeof tmp);
+                }
+                goto out;
             }
-            goto out;
+            ts[i].n_labels = k;
         }
-        ts[i].n_labels = k;
+        /* label limits: known series too (the limits may have been lowered since) */
+        int why = label_limits && !skip[i] ? eng__limits_labels(o, ts[i].labels, ts[i].n_labels) : -1;
+        if (why >= 0) skip[i] = (uint8_t)(SKIP_DROP + why);
+    }
+    /* pass 1b (hourly / daily limits): admit or drop each series, creating the new ones
+     * that fit, all under e->lim.mu so that a window's set never exceeds its limit */
+    if (!rc && window_limits) {
+        eng__limits_lock(e, eng__now_ms(e));
+        for (size_t i = 0; i < n && !rc; i++) {
+            if (skip[i]) continue;
+            int why = -1;
+            if (!b.series[i]) {
+                /* not looked up in pass 1 (labels were not canonical), or new */
+                ax_buf_reset(&lb);
+                if ((rc = ax_labels_encode(&lb, ts[i].labels, ts[i].n_labels))) break;
+                b.series[i] = eng__registry_find(&e->reg, lb.data, lb.len,
+                                                 ax_hash(lb.data, lb.len, 0));
+            }
+            if (!b.series[i]) {
+                rc = eng__limits_admit(e, 0, &why); /* room for one more? */
+                if (!rc && why < 0) rc = series_resolve(e, &ts[i], &lb, &b.series[i], err);
+            }
+            if (!rc && why < 0) rc = eng__limits_admit(e, b.series[i]->sid, &why);
+            if (!rc && why >= 0) skip[i] = (uint8_t)(SKIP_DROP + why);
+        }
+        eng__limits_unlock(e);
+        if (rc) goto out;
+    }
+    /* count and empty the dropped series (callers forwarding ts[] then skip them) */
+    for (size_t i = 0; i < n && skip && !rc; i++) {
+        if (skip[i] < SKIP_DROP) continue;
+        int r = skip[i] - SKIP_DROP;
+        drop_rows[r] += ts[i].n_samples;
+        drop_series[r]++;
+        if (drop_first[r] == SIZE_MAX) drop_first[r] = i;
+        ts[i].n_samples = 0;
     }
     /* pass 2: create new series and frame the WAL record */
     if (!rc) rc = ax_buf_append(&b.rec, "\0\0\0\0\0\0\0\0", 8);
@@ -425,22 +497,10 @@ int eng_write(eng *e, eng_ts *ts, size_t n, ax_err *err) {
         }
         eng_series *s = b.series[i];
         if (!s) {
-            ax_buf_reset(&lb);
-            rc = ax_labels_encode(&lb, ts[i].labels, ts[i].n_labels);
-            if (rc) break;
-            uint64_t h = ax_hash(lb.data, lb.len, 0);
-            bool created, limited;
-            s = eng__registry_get_or_add(&e->reg, lb.data, lb.len, h, 0, e->o.max_series, &created,
-                                         &limited);
-            if (!s) {
-                rc = limited ? ax_err_set(err, AX_ELIMIT, "series limit of %zu reached",
-                                          e->o.max_series)
-                             : AX_ENOMEM;
-                break;
-            }
-            if (created) atomic_fetch_add(&e->st_created, 1);
+            if ((rc = series_resolve(e, &ts[i], &lb, &s, err))) break;
             b.series[i] = s;
         }
+        b.n_samples += ts[i].n_samples;
         /* inflight before wal_logged: see eng_series.inflight (a deleted series' record
          * is gone from LMDB, so its samples need an 'S' entry to survive a replay) */
         atomic_fetch_add(&s->inflight, 1);
@@ -490,6 +550,7 @@ out:
         for (size_t i = 0; i < held; i++)
             if (b.series[i]) atomic_fetch_sub(&b.series[i]->inflight, 1);
     if (!rc && too_old) atomic_fetch_add(&e->st_too_old, too_old);
+    if (!rc) eng__limits_note(e, drop_rows, drop_series, drop_first, ts);
     free(skip);
     ax_buf_free(&lb);
     ax_buf_free(&b.rec);
@@ -669,10 +730,16 @@ static int do_flush(eng *e) {
     if (!rc) {
         if (seg) eng__wal_remove_upto(&e->wal, seg);
         atomic_fetch_add(&e->st_flushes, 1);
+        if (e->flush_failing) fprintf(stderr, "auspex: flush works again\n");
+        e->flush_failing = false;
     }
     if (rc) {
-        fprintf(stderr, "auspex: flush of %zu series failed after %zu: %s; will retry\n", nv,
-                done, ax_strerror(rc));
+        /* the first failure of a run is logged, not every retry (a full disk retries 5 times
+         * a second); auspex_flush_errors_total counts them all */
+        if (!e->flush_failing)
+            fprintf(stderr, "auspex: flush of %zu series failed after %zu: %s; retrying until it "
+                    "works\n", nv, done, ax_strerror(rc));
+        e->flush_failing = true;
         atomic_fetch_add(&e->st_flush_errors, 1);
         for (size_t i = done; i < nv; i++) eng__mark_dirty(e, v[i]);
     }
@@ -801,6 +868,7 @@ int eng_open(const eng_opts *o, eng **out, ax_err *err) {
     pthread_mutex_init(&e->ret_mu, NULL);
     pthread_cond_init(&e->ret_cond, NULL);
     e->wal.fd = -1;
+    eng__limits_init(&e->lim);
 
     int rc;
     if (mkdir(o->path, 0755) && errno != EEXIST) {
@@ -883,6 +951,7 @@ fail:
     if (e->wal.dir) eng__wal_close(&e->wal);
     stor_env_close(e->stor);
     eng__registry_fini(&e->reg);
+    eng__limits_fini(&e->lim);
     if (e->lock_fd >= 0) close(e->lock_fd);
     free(e);
     return rc;
@@ -913,6 +982,7 @@ void eng_close(eng *e) {
     stor_env_close(e->stor);
     eng__downsample_fini(e);
     eng__registry_fini(&e->reg);
+    eng__limits_fini(&e->lim);
     for (int i = 0; i < ENG_STRIPES; i++) pthread_mutex_destroy(&e->stripes[i]);
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the folder, last */
     free(e);
@@ -949,6 +1019,7 @@ void eng_stats_get(eng *e, eng_stats *s) {
         s->rollup_blocks = ss.rollup_blocks;
     }
     s->disk_bytes = s->lmdb_bytes + s->wal_bytes;
+    eng__limits_stats(e, s);
 }
 
 int64_t eng_take_oldest_write(eng *e) { return atomic_exchange(&e->oldest_write, INT64_MAX); }

@@ -94,11 +94,26 @@ static int sync_dir(const char *dir) {
     return rc;
 }
 
+/* Disk full: one log line when appends start failing for lack of space and one when they
+ * succeed again, not one per refused request. Per process (a server has one WAL; the flag
+ * lives here, not in eng_wal, only to keep engine_int.h out of this change). */
+static atomic_bool wal_full;
+
+static void note_full(const eng_wal *w, int err) {
+    if (!atomic_exchange(&wal_full, true))
+        fprintf(stderr, "auspex: disk full: cannot append to the write-ahead log in %s (%s); "
+                        "writes are refused until space is freed\n", w->dir, strerror(err));
+}
+
 static int open_segment(eng_wal *w, uint64_t seg) {
     char p[4096];
     seg_path(p, sizeof p, w->dir, seg);
     int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return errno == ENOSPC ? AX_EFULL : AX_EIO;
+    if (fd < 0 && (errno == ENOSPC || errno == EDQUOT)) {
+        note_full(w, errno);
+        return AX_EFULL;
+    }
+    if (fd < 0) return AX_EIO;
     struct stat st;
     if (fstat(fd, &st)) {
         close(fd);
@@ -156,17 +171,24 @@ void eng__wal_close(eng_wal *w) {
 int eng__wal_append_sync(eng_wal *w, const uint8_t *buf, size_t len) {
     if (w->broken) return AX_EIO;
     size_t off = 0;
-    int rc = 0;
+    int rc = 0, err = 0;
     while (off < len) {
         ssize_t k = write(w->fd, buf + off, len - off);
         if (k < 0) {
             if (errno == EINTR) continue;
-            rc = errno == ENOSPC ? AX_EFULL : AX_EIO;
+            err = errno;
+            rc = err == ENOSPC || err == EDQUOT ? AX_EFULL : AX_EIO;
             break;
         }
         off += (size_t)k;
     }
-    if (!rc && !w->nosync && fdatasync(w->fd)) rc = errno == ENOSPC ? AX_EFULL : AX_EIO;
+    if (!rc && !w->nosync && fdatasync(w->fd)) {
+        err = errno;
+        rc = err == ENOSPC || err == EDQUOT ? AX_EFULL : AX_EIO;
+    }
+    if (rc == AX_EFULL) note_full(w, err);
+    if (!rc && atomic_load(&wal_full) && atomic_exchange(&wal_full, false))
+        fprintf(stderr, "auspex: disk space available again: the write-ahead log accepts writes\n");
     if (rc) {
         /* cut the partial group away so later records are not stranded behind it */
         if (ftruncate(w->fd, (off_t)w->seg_bytes) || (!w->nosync && fdatasync(w->fd))) {

@@ -14,7 +14,9 @@
 
 #include <stdatomic.h>
 
-/* why rows (samples) of a write were refused, for auspex_rows_rejected_total{reason} */
+/* why rows (samples) of a write were refused, for auspex_rows_rejected_total{reason}
+ * (samples the engine drops from accepted writes over a cardinality limit are in the same
+ * family, from eng_stats.rows_dropped: server/metrics.c, docs/limits.md) */
 enum {
     SRV_REJ_DECODE,       /* body is not snappy / protobuf */
     SRV_REJ_LABELS,       /* invalid, duplicate or empty label names */

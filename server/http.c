@@ -146,6 +146,38 @@ int srv_http_route_max_body(srv_http *s, const char *path, bool prefix, size_t m
     return rc;
 }
 
+static unsigned method_index(unsigned bit) { return (unsigned)__builtin_ctz(bit); }
+
+int srv_http_route_access(srv_http *s, const char *path, bool prefix, unsigned methods,
+                          int access) {
+    unsigned all = SRV_GET | SRV_POST | SRV_PUT | SRV_DELETE | SRV_HEAD;
+    if (!(methods & all) || (methods & ~all) ||
+        (access != SRV_ACCESS_PUBLIC && access != SRV_ACCESS_READ && access != SRV_ACCESS_WRITE))
+        return AX_EINVAL;
+    if (methods & SRV_GET) methods |= SRV_HEAD;
+    int rc = AX_ENOTFOUND;
+    for (size_t i = 0; i < s->n_routes; i++) {
+        srv_route *rt = &s->routes[i];
+        if (rt->prefix != prefix || strcmp(rt->path, path) || !(rt->methods & methods)) continue;
+        for (unsigned m = SRV_GET; m <= SRV_HEAD; m <<= 1)
+            if (methods & rt->methods & m) rt->access[method_index(m)] = (uint8_t)access;
+        rc = 0;
+    }
+    return rc;
+}
+
+int srv_http_route_access_get(srv_http *s, size_t i, unsigned method) {
+    if (i >= s->n_routes || !method || (method & (method - 1)) || method > SRV_HEAD ||
+        !(s->routes[i].methods & method))
+        return -1;
+    return s->routes[i].access[method_index(method)];
+}
+
+void srv_http_set_gate(srv_http *s, srv_gate_fn fn, void *ctx) {
+    s->gate = fn;
+    s->gate_ctx = ctx;
+}
+
 /* Parse "host:port", "[v6]:port" or ":port" into *sa. */
 static int addr_parse(const char *addr, struct sockaddr_storage *sa, ax_err *e) {
     const char *colon = strrchr(addr, ':');
@@ -869,13 +901,18 @@ static int on_headers_complete(llhttp_t *p) {
     r->http10 = p->http_major == 1 && p->http_minor == 0;
     r->method = method_bit(r->llmethod);
     route_pick(r);
+    if (s->gate) {
+        int access = r->route && r->method ? r->route->access[method_index(r->method)] : SRV_ACCESS_ANY;
+        r->deny_msg = "access denied";
+        r->deny = s->gate(r, access, s->gate_ctx, &r->deny_msg);
+    }
     size_t cap = r->route ? r->route->max_body : s->opts.max_body_bytes;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > cap) {
         too_big(c, cap);
         return -1;
     }
     ax_buf_init(&r->body, cap);
-    if (r->route && (p->flags & F_CONTENT_LENGTH) && p->content_length)
+    if (r->route && !r->deny && (p->flags & F_CONTENT_LENGTH) && p->content_length)
         ax_buf_reserve(&r->body, p->content_length < SIZE_RESERVE_MAX ? p->content_length : SIZE_RESERVE_MAX);
     const char *expect = srv_req_header(r, "expect", NULL);
     if (expect && !strcasecmp(expect, "100-continue") && p->http_major == 1 && p->http_minor >= 1) {
@@ -894,7 +931,7 @@ static int on_headers_complete(llhttp_t *p) {
 static int on_body(llhttp_t *p, const char *at, size_t len) {
     srv_conn *c = CONN(p);
     srv_req *r = c->req;
-    if (!r->route) {
+    if (!r->route || r->deny) {
         r->discarded += len;
         return r->discarded > r->body.max ? too_big(c, r->body.max) : 0;
     }
@@ -960,7 +997,13 @@ static void conn_dispatch(srv_conn *c) {
     c->phase = PH_BUSY;
     timer_set(c, 0);
     r->in_cb++;
-    if (r->route) {
+    if (r->deny) {
+        if (r->deny == 401) {
+            srv_reply_header(r, "WWW-Authenticate", "Basic realm=\"auspex\"");
+            srv_reply_header(r, "WWW-Authenticate", "Bearer realm=\"auspex\"");
+        }
+        srv_reply_error(r, r->deny, r->deny == 401 ? "unauthorized" : "forbidden", "%s", r->deny_msg);
+    } else if (r->route) {
         r->route->fn(r, r->route->ctx);
     } else if (r->allow) {
         char allow[64] = "";

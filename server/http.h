@@ -98,6 +98,38 @@ int srv_http_new(uv_loop_t *loop, const srv_http_opts *o, srv_http **out);
 int srv_http_route(srv_http *s, unsigned methods, const char *path, bool prefix,
                    srv_handler_fn fn, void *ctx);
 
+/* Access classes of a route, per method (server/auth.c assigns them and documents the
+ * table). SRV_ACCESS_UNSET: no class given; a gate must then ask for full credentials.
+ * SRV_ACCESS_ANY is what the gate is asked for a request no route takes (404/405): any
+ * valid credentials, so that unknown paths do not answer unauthenticated clients. */
+enum {
+    SRV_ACCESS_UNSET = 0,
+    SRV_ACCESS_PUBLIC,  /* no credentials needed */
+    SRV_ACCESS_READ,    /* read token or full credentials */
+    SRV_ACCESS_WRITE,   /* write token or full credentials */
+    SRV_ACCESS_ANY,     /* unrouted: any valid credentials */
+};
+
+/* Set the access class (SRV_ACCESS_PUBLIC, _READ or _WRITE) of the `methods` (SRV_* mask;
+ * SRV_GET includes SRV_HEAD) of every route registered on exactly `path` (same `prefix`).
+ * Returns 0, AX_EINVAL (bad class or mask) or AX_ENOTFOUND (no such route, or it allows
+ * none of `methods`). */
+int srv_http_route_access(srv_http *s, const char *path, bool prefix, unsigned methods,
+                          int access);
+/* The access class of route i (registration order) for one method bit (SRV_GET...):
+ * SRV_ACCESS_*, or -1 when i is out of range or the route does not allow the method. */
+int srv_http_route_access_get(srv_http *s, size_t i, unsigned method);
+
+/* An access check, run when a request's headers are complete: before its body is kept and
+ * before any handler. `access` is the class of the chosen route for the request's method
+ * (SRV_ACCESS_ANY when no route takes it). Returns 0 (go on), 401 or 403, with a static
+ * reason in *msg. A 401 reply carries `WWW-Authenticate: Basic realm="auspex"` and
+ * `WWW-Authenticate: Bearer realm="auspex"`; a denied request's body is read and dropped.
+ * Loop thread; must not keep r. */
+typedef int (*srv_gate_fn)(const srv_req *r, int access, void *ctx, const char **msg);
+/* Install the gate (NULL: none, every request goes through; the default). `ctx` borrowed. */
+void srv_http_set_gate(srv_http *s, srv_gate_fn fn, void *ctx);
+
 /* Override the body cap of every route registered so far on exactly `path` (same `prefix`
  * flag); e.g. a smaller cap for query routes. Returns 0 or AX_ENOTFOUND. */
 int srv_http_route_max_body(srv_http *s, const char *path, bool prefix, size_t max_body_bytes);

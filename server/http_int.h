@@ -19,6 +19,7 @@ typedef struct srv_route {
     srv_handler_fn fn;
     void *ctx;
     size_t max_body;
+    uint8_t access[5];         /* SRV_ACCESS_* by method bit index (GET, POST, PUT, DELETE, HEAD) */
     uint64_t requests;
     uint64_t duration_ns;
 } srv_route;
@@ -30,6 +31,8 @@ struct srv_http {
     srv_http_opts opts;
     srv_route *routes;
     size_t n_routes, cap_routes;
+    srv_gate_fn gate;          /* srv_http_set_gate, or NULL */
+    void *gate_ctx;
     srv_conn *conns;           /* doubly linked list of open connections */
     size_t n_conns;
     bool listening;            /* listener bound */
@@ -57,6 +60,8 @@ struct srv_req {
     srv_conn *conn;            /* holds a reference on it */
     const srv_route *route;    /* NULL: 404 or 405 (allow != 0) */
     unsigned allow;            /* methods allowed for the path when route is NULL */
+    int deny;                  /* 401 or 403 from the gate: body dropped, handler not run */
+    const char *deny_msg;
     ax_arena arena;
     unsigned method;           /* SRV_* or 0 for a method we do not route */
     uint8_t llmethod;          /* llhttp_method_t */

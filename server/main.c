@@ -8,6 +8,7 @@
  */
 #include "engine/engine.h"
 #include "server/app.h"
+#include "server/auth.h"
 #include "server/backtest.h"
 #include "server/cli.h"
 #include "server/http.h"
@@ -71,6 +72,8 @@ typedef struct cfg {
     const char *downsampling;
     const char *max_insert;
     const char *max_series;
+    const char *max_hourly_series, *max_daily_series; /* docs/limits.md */
+    const char *max_labels, *max_label_name_len, *max_label_value_len;
     const char *flush_interval;
     const char *head_max;
     const char *node_collect;
@@ -79,6 +82,9 @@ typedef struct cfg {
     const char *rules_max_decisions;
     const char *rules_retry_backoff;
     const char *external_url;
+    const char *http_max_conns;
+    const char *http_idle_timeout;
+    const char *http_header_timeout;
     const char *rules_datasource;
     const char *rw_urls[16];   /* -remoteWrite.url, repeatable */
     size_t n_rw_urls;
@@ -97,6 +103,13 @@ typedef struct cfg {
     const char *max_queue;
     bool disable_cache;
     bool insecure;
+    const char *auth_user;      /* -httpAuth.*: secrets as given (value, file:, env:) */
+    const char *auth_pass;
+    const char *auth_token;
+    const char *auth_read_token;
+    const char *auth_write_token;
+    bool auth_public_metrics;
+    bool auth_public_health;
     bool version;
     bool help;
 } cfg;
@@ -125,6 +138,11 @@ static cfg C = {
     .downsampling = "",
     .max_insert = "32MB",
     .max_series = "0",
+    .max_hourly_series = "0",
+    .max_daily_series = "0",
+    .max_labels = "40",          /* VictoriaMetrics' defaults (lib/timeserieslimits) */
+    .max_label_name_len = "256",
+    .max_label_value_len = "4096",
     .flush_interval = "60s",
     .head_max = "2000000",
     .node_collect = "15s",
@@ -136,6 +154,9 @@ static cfg C = {
     .rw_retry_min = "1s",
     .rules_retry_backoff = "1s",
     .external_url = "",
+    .http_max_conns = "1024",
+    .http_idle_timeout = "1m",
+    .http_header_timeout = "30s",
     .max_scrape_size = "16MB",
     .lookback = "5m",
     .max_query_duration = "30s",
@@ -147,12 +168,19 @@ static cfg C = {
     .cache_size = "256MB",
     .max_concurrent = "8",
     .max_queue = "10s",
+    .auth_user = "",
+    .auth_pass = "",
+    .auth_token = "",
+    .auth_read_token = "",
+    .auth_write_token = "",
+    .auth_public_health = true,
 };
 
 static const flag_def FLAGS[] = {
     {"storageDataPath", &C.data_path, NULL, "data folder (LMDB file and WAL)"},
     {"httpListenAddr", &C.listen, NULL,
-     "listen address; a non-loopback address needs -http.insecure (auth is not available yet)"},
+     "listen address; a non-loopback address needs -httpAuth.* credentials or -http.insecure "
+     "(docs/security.md)"},
     {"retentionPeriod", &C.retention, NULL,
      "delete data older than this (h, d, w, y; a bare number is months, as in VictoriaMetrics; "
      "at least 1h); older samples are dropped at ingest (docs/retention.md)"},
@@ -164,6 +192,19 @@ static const flag_def FLAGS[] = {
     {"maxInsertRequestSize", &C.max_insert, NULL,
      "largest write body, compressed or decoded (e.g. 32MB); larger ones get 413"},
     {"storage.maxSeries", &C.max_series, NULL, "refuse writes that create series past this (0: no limit)"},
+    {"storage.maxHourlySeries", &C.max_hourly_series, NULL,
+     "series that may receive samples within the current UTC hour; samples of further new "
+     "series are dropped and counted, the rest of the write is stored (0: no limit; docs/limits.md)"},
+    {"storage.maxDailySeries", &C.max_daily_series, NULL,
+     "as -storage.maxHourlySeries, for the current UTC day (0: no limit)"},
+    {"maxLabelsPerTimeseries", &C.max_labels, NULL,
+     "series with more labels are dropped and counted (0: only the hard cap of 64, which fails "
+     "the request)"},
+    {"maxLabelNameLen", &C.max_label_name_len, NULL,
+     "series with a longer label name (bytes) are dropped and counted (at most 256)"},
+    {"maxLabelValueLen", &C.max_label_value_len, NULL,
+     "series with a longer label value (bytes) are dropped and counted (0: only the hard cap "
+     "of 16384, which fails the request)"},
     {"storage.flushInterval", &C.flush_interval, NULL,
      "move the in-memory head into LMDB at least this often"},
     {"storage.headMaxSamples", &C.head_max, NULL,
@@ -215,6 +256,28 @@ static const flag_def FLAGS[] = {
     {"search.cacheSize", &C.cache_size, NULL,
      "PromQL: memory for kept query results (least recently used go first)"},
     {"http.insecure", NULL, &C.insecure, "allow a non-loopback listen address without auth"},
+    {"http.maxConns", &C.http_max_conns, NULL,
+     "open connections at most; past it a new connection gets 503 and is closed"},
+    {"http.idleConnTimeout", &C.http_idle_timeout, NULL,
+     "close a keep-alive connection idle this long (VictoriaMetrics' flag of this name)"},
+    {"http.headerReadTimeout", &C.http_header_timeout, NULL,
+     "close a connection whose request head takes longer than this to arrive (slow clients)"},
+    {"httpAuth.username", &C.auth_user, NULL,
+     "basic auth user name (with -httpAuth.password): full access (docs/security.md)"},
+    {"httpAuth.password", &C.auth_pass, NULL,
+     "basic auth password: the value, file:<path> or env:<NAME> (default: $AUSPEX_HTTP_AUTH_PASSWORD)"},
+    {"httpAuth.token", &C.auth_token, NULL,
+     "bearer token with full access (Authorization: Bearer <t>): the value, file:<path> or "
+     "env:<NAME> (default: $AUSPEX_HTTP_AUTH_TOKEN)"},
+    {"httpAuth.readToken", &C.auth_read_token, NULL,
+     "bearer token for read routes only (queries, export, UI...): value, file:<path> or env:<NAME>"},
+    {"httpAuth.writeToken", &C.auth_write_token, NULL,
+     "bearer token for write routes only (remote write, imports, admin): value, file:<path> or "
+     "env:<NAME>"},
+    {"httpAuth.publicMetrics", NULL, &C.auth_public_metrics,
+     "with auth: serve /metrics without credentials (default: read credentials needed)"},
+    {"httpAuth.publicHealth", NULL, &C.auth_public_health,
+     "with auth: serve /-/healthy, /-/ready and /health without credentials (default true)"},
     {"version", NULL, &C.version, "print the version and exit"},
     {"help", NULL, &C.help, "print this help and exit"},
 };
@@ -226,6 +289,12 @@ static const list_flag_def LIST_FLAGS[] = {
 #define N_LIST_FLAGS (sizeof LIST_FLAGS / sizeof LIST_FLAGS[0])
 #define N_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
+/* Flags whose value is never printed. */
+static bool flag_secret(const flag_def *f) {
+    return f->str == &C.auth_pass || f->str == &C.auth_token || f->str == &C.auth_read_token ||
+           f->str == &C.auth_write_token;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "auspex %s: a time-series store that forecasts its own series.\n\n"
                "usage: auspex [flags]\n"
@@ -233,7 +302,8 @@ static void usage(FILE *f) {
                "auspex forecast -help)\n\nflags:\n", AUSPEX_VERSION);
     for (size_t i = 0; i < N_FLAGS; i++) {
         if (FLAGS[i].str)
-            fprintf(f, "  -%s=%s\n      %s\n", FLAGS[i].name, *FLAGS[i].str, FLAGS[i].help);
+            fprintf(f, "  -%s=%s\n      %s\n", FLAGS[i].name,
+                    flag_secret(&FLAGS[i]) ? "<secret>" : *FLAGS[i].str, FLAGS[i].help);
         else
             fprintf(f, "  -%s\n      %s\n", FLAGS[i].name, FLAGS[i].help);
     }
@@ -294,6 +364,54 @@ static bool is_loopback(const char *addr) {
     if (!strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]", 5) || !strncmp(addr, "localhost:", 10))
         return true;
     return false;
+}
+
+/* Resolve the secret of -<flag> (value, file:<path>, env:<NAME>), or of environment
+ * variable `env` (may be NULL) when the flag is absent. OUT: *out (NULL: neither given).
+ * Returns 0, or 2 after printing what failed (never the secret). */
+static int auth_secret(const char *flag, const char *v, const char *env, char **out) {
+    *out = NULL;
+    if (!v[0] && env && getenv(env) && getenv(env)[0]) v = getenv(env);
+    else if (!v[0]) return 0;
+    ax_err e = {0};
+    if (srv_auth_secret_load(v, out, &e)) {
+        fprintf(stderr, "auspex: -%s: %s\n", flag, e.msg);
+        return 2;
+    }
+    return 0;
+}
+
+static void secret_wipe(char *s) {
+    if (!s) return;
+    volatile char *p = s;
+    while (*p) *p++ = 0;
+    free(s);
+}
+
+/* Build the -httpAuth.* checker. OUT: *out (NULL: no auth configured). Returns 0 or 2. */
+static int load_auth(srv_auth **out) {
+    char *pass = NULL, *token = NULL, *rtoken = NULL, *wtoken = NULL;
+    int rc = auth_secret("httpAuth.password", C.auth_pass, "AUSPEX_HTTP_AUTH_PASSWORD", &pass);
+    if (!rc) rc = auth_secret("httpAuth.token", C.auth_token, "AUSPEX_HTTP_AUTH_TOKEN", &token);
+    if (!rc) rc = auth_secret("httpAuth.readToken", C.auth_read_token, NULL, &rtoken);
+    if (!rc) rc = auth_secret("httpAuth.writeToken", C.auth_write_token, NULL, &wtoken);
+    if (!rc) {
+        srv_auth_cfg ac = {.username = C.auth_user, .password = pass, .token = token,
+                           .read_token = rtoken, .write_token = wtoken};
+        ax_err e = {0};
+        if (srv_auth_new(&ac, out, &e)) {
+            fprintf(stderr, "auspex: %s\n", e.msg);
+            rc = 2;
+        } else if (*out) {
+            fprintf(stderr, "auspex: auth on:%s%s%s%s\n", C.auth_user[0] ? " basic" : "",
+                    token ? " token" : "", rtoken ? " readToken" : "", wtoken ? " writeToken" : "");
+        }
+    }
+    secret_wipe(pass);
+    secret_wipe(token);
+    secret_wipe(rtoken);
+    secret_wipe(wtoken);
+    return rc;
 }
 
 static int parse_count(const char *flag, const char *v, uint64_t *out) {
@@ -421,6 +539,20 @@ int main(int argc, char **argv) {
         parse_count("storage.maxSeries", C.max_series, &max_series) ||
         parse_count("storage.headMaxSamples", C.head_max, &head_max))
         return 2;
+    uint64_t max_hourly = 0, max_daily = 0, max_labels = 0, max_lname = 0, max_lvalue = 0;
+    if (parse_count("storage.maxHourlySeries", C.max_hourly_series, &max_hourly) ||
+        parse_count("storage.maxDailySeries", C.max_daily_series, &max_daily) ||
+        parse_count("maxLabelsPerTimeseries", C.max_labels, &max_labels) ||
+        parse_count("maxLabelNameLen", C.max_label_name_len, &max_lname) ||
+        parse_count("maxLabelValueLen", C.max_label_value_len, &max_lvalue))
+        return 2;
+    if (max_labels > AX_MAX_LABELS || max_lname > AX_MAX_LABEL_NAME ||
+        max_lvalue > AX_MAX_LABEL_VALUE) {
+        fprintf(stderr, "auspex: -maxLabelsPerTimeseries, -maxLabelNameLen and -maxLabelValueLen "
+                        "may be at most %d, %d and %d (the hard caps)\n",
+                AX_MAX_LABELS, AX_MAX_LABEL_NAME, AX_MAX_LABEL_VALUE);
+        return 2;
+    }
     int64_t lookback_ms = 0, max_query_ms = 0;
     uint64_t max_samples = 0, max_points = 0, max_unique = 0, max_qmem = 0;
     if (ax_duration_parse(C.lookback, strlen(C.lookback), &lookback_ms) || lookback_ms <= 0) {
@@ -467,9 +599,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "auspex: -maxInsertRequestSize must be at least 1KB\n");
         return 2;
     }
-    if (!is_loopback(C.listen) && !C.insecure) {
-        fprintf(stderr, "auspex: -httpListenAddr=%s is not a loopback address; auth is not "
-                        "available yet, so pass -http.insecure to expose auspex anyway\n", C.listen);
+    srv_auth *auth = NULL;
+    if (load_auth(&auth)) return 2;
+    if (!is_loopback(C.listen) && !C.insecure && !auth) {
+        fprintf(stderr, "auspex: -httpListenAddr=%s is not a loopback address: configure "
+                        "-httpAuth.* credentials (docs/security.md), or pass -http.insecure to "
+                        "expose auspex without auth\n", C.listen);
         return 2;
     }
 
@@ -486,7 +621,11 @@ int main(int argc, char **argv) {
 
     eng_opts eo = {.path = C.data_path, .head_max_samples = (size_t)head_max,
                    .flush_interval_ms = flush_ms, .max_series = (size_t)max_series,
-                   .retention_ms = retention_ms, .retention_interval_ms = retention_check_ms};
+                   .retention_ms = retention_ms, .retention_interval_ms = retention_check_ms,
+                   .max_hourly_series = (size_t)max_hourly, .max_daily_series = (size_t)max_daily,
+                   .max_labels_per_series = (size_t)max_labels,
+                   .max_label_name_len = (size_t)max_lname,
+                   .max_label_value_len = (size_t)max_lvalue};
     memcpy(eo.downsample, ds_opts.downsample, sizeof eo.downsample);
     eo.n_downsample = ds_opts.n_downsample;
     ax_err err = {0};
@@ -509,7 +648,19 @@ int main(int argc, char **argv) {
         }
     }
 
-    srv_http_opts ho = {.max_body_bytes = (size_t)max_insert};
+    uint64_t max_conns = 0;
+    int64_t idle_ms = 0, header_ms = 0;
+    if (parse_count("http.maxConns", C.http_max_conns, &max_conns) || !max_conns) {
+        fprintf(stderr, "auspex: -http.maxConns must be a count of at least 1\n");
+        return 2;
+    }
+    if (ax_duration_parse(C.http_idle_timeout, strlen(C.http_idle_timeout), &idle_ms) || idle_ms <= 0 ||
+        ax_duration_parse(C.http_header_timeout, strlen(C.http_header_timeout), &header_ms) || header_ms <= 0) {
+        fprintf(stderr, "auspex: -http.idleConnTimeout and -http.headerReadTimeout take durations (e.g. 1m, 30s)\n");
+        return 2;
+    }
+    srv_http_opts ho = {.max_body_bytes = (size_t)max_insert, .max_conns = (size_t)max_conns,
+                        .idle_timeout_ms = (uint64_t)idle_ms, .header_timeout_ms = (uint64_t)header_ms};
     srv_http *http = NULL;
     if (srv_http_new(loop, &ho, &http)) {
         fprintf(stderr, "auspex: out of memory\n");
@@ -538,6 +689,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "auspex: cannot register routes\n");
         return 1;
     }
+    if (srv_auth_classify(http, C.auth_public_metrics, C.auth_public_health, &err))
+        fprintf(stderr, "auspex: %s; it needs full credentials\n", err.msg);
+    if (auth) srv_http_set_gate(http, srv_auth_gate, auth);
     rc = srv_http_listen(http, C.listen, &err);
     if (rc) {
         fprintf(stderr, "auspex: cannot listen on %s: %s\n", C.listen, err.msg);
@@ -597,6 +751,7 @@ int main(int argc, char **argv) {
     eng_close(e);
     pql_cache_free(APP.query_cache);
     srv_rules_free(APP.rules);
+    srv_auth_free(auth);
     uv_loop_close(loop);
     fprintf(stderr, "auspex: stopped\n");
     return 0;

@@ -14,6 +14,9 @@
 
 static const char *reason_names[SRV_REJ_N] = {"decode", "invalid_labels", "too_big",
                                               "series_limit", "unavailable"};
+/* samples the engine dropped from accepted writes (docs/limits.md), same family */
+static const char *drop_names[ENG_DROP_N] = {"hourly_limit", "daily_limit", "too_many_labels",
+                                             "too_long_label_name", "too_long_label_value"};
 
 static int metric(ax_buf *b, const char *name, const char *type, const char *help) {
     return ax_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -125,10 +128,14 @@ int srv_metrics_write(srv_app *app, ax_buf *b) {
             "%llu", (unsigned long long)atomic_load(&app->rw_requests_failed));
     if (!rc) rc = metric(b, "auspex_rows_rejected_total", "counter",
                          "Samples in refused write requests, by reason (0 where the body "
-                         "could not be decoded far enough to count them).");
+                         "could not be decoded far enough to count them), and samples of "
+                         "series dropped by a cardinality limit from accepted writes.");
     for (int i = 0; i < SRV_REJ_N && !rc; i++)
         rc = ax_buf_printf(b, "auspex_rows_rejected_total{reason=\"%s\"} %llu\n", reason_names[i],
                            (unsigned long long)atomic_load(&app->rejected_rows[i]));
+    for (int i = 0; i < ENG_DROP_N && !rc; i++)
+        rc = ax_buf_printf(b, "auspex_rows_rejected_total{reason=\"%s\"} %llu\n", drop_names[i],
+                           (unsigned long long)s.rows_dropped[i]);
     if (!rc) rc = metric(b, "auspex_requests_rejected_total", "counter",
                          "Write requests refused, by reason.");
     for (int i = 0; i < SRV_REJ_N && !rc; i++)
@@ -136,6 +143,17 @@ int srv_metrics_write(srv_app *app, ax_buf *b) {
                            reason_names[i], (unsigned long long)atomic_load(&app->rejected[i]));
     GAUGE("auspex_series", "Series known to the registry.", "%llu",
           (unsigned long long)s.series_total);
+    /* -storage.maxHourlySeries / -storage.maxDailySeries (VictoriaMetrics' vm_*_series_limit_*) */
+    GAUGE("auspex_hourly_series_limit_current_series",
+          "Series that received samples in the current UTC hour (counted with a limit set).",
+          "%llu", (unsigned long long)s.hourly_series);
+    GAUGE("auspex_hourly_series_limit_max_series", "-storage.maxHourlySeries (0: no limit).",
+          "%llu", (unsigned long long)s.hourly_series_max);
+    GAUGE("auspex_daily_series_limit_current_series",
+          "Series that received samples in the current UTC day (counted with a limit set).",
+          "%llu", (unsigned long long)s.daily_series);
+    GAUGE("auspex_daily_series_limit_max_series", "-storage.maxDailySeries (0: no limit).",
+          "%llu", (unsigned long long)s.daily_series_max);
     COUNTER("auspex_series_created_total", "Series created since start.", "%llu",
             (unsigned long long)s.series_created);
     GAUGE("auspex_head_samples", "Samples in memory waiting for the next flush.", "%llu",

@@ -20,12 +20,14 @@
 #include "storage/storage_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,6 +273,25 @@ int stor_txn_begin(stor_env *s, int kind, stor_txn **out) {
     return 0;
 }
 
+/* Disk full. LMDB reports a short page write as EIO, and a full disk is what makes a
+ * write short, so EIO with (almost) no room left on the data folder's filesystem counts as
+ * ENOSPC. Logged once when commits start failing so and once when one succeeds again, not
+ * per retry. Per process (a server has one environment). */
+#define FULL_ROOM_BYTES (1u << 20)
+static atomic_bool commit_full;
+
+static bool disk_full(const stor_env *s, int mrc) {
+    struct statvfs v;
+    bool known = statvfs(s->path, &v) == 0;
+    unsigned long long room = known ? (unsigned long long)v.f_bavail * v.f_frsize : 0;
+    bool full = mrc == ENOSPC || mrc == EDQUOT || (mrc == EIO && known && room < FULL_ROOM_BYTES);
+    if (full && !atomic_exchange(&commit_full, true))
+        fprintf(stderr, "auspex: storage: disk full: cannot commit to %s/data.mdb (%s, %llu "
+                        "bytes free); flushes are retried, writes are refused meanwhile\n", s->path,
+                mdb_strerror(mrc), room);
+    return full;
+}
+
 int stor_txn_commit(stor_txn *t) {
     if (!t) return AX_EINVAL;
     int rc = stor__live(t);
@@ -283,10 +304,13 @@ int stor_txn_commit(stor_txn *t) {
         t->txn = NULL;
         pthread_rwlock_unlock(&t->s->lock);
         if (mrc == MDB_MAP_FULL) rc = stor__fail(t, mrc);
+        else if (mrc && disk_full(t->s, mrc)) rc = AX_EFULL;
         else if (mrc) {
             rc = stor__err(mrc);
             fprintf(stderr, "auspex: storage: commit: %s\n", mdb_strerror(mrc));
         }
+        if (!mrc && atomic_load(&commit_full) && atomic_exchange(&commit_full, false))
+            fprintf(stderr, "auspex: storage: disk space available again: commits succeed\n");
     }
     free(t);
     return rc;

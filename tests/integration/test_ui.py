@@ -212,14 +212,22 @@ def test_explore(b, a):
 def test_forecast(b, a):
     b.get(a.url + "/#/forecast?q=ui_demo&horizon=1h&step=1m&history=6h&show=2h&thresholds=23")
     b.wait(lambda: len(b.find_all("#forecast-chart path.ax-band")) == 2, timeout=60, what="two forecast bands")
-    (now_x, now_t), = [(float(x), float(t)) for x, t in attrs(b, "#forecast-chart line.ax-now", "x1", "data-t")]
+    # one script reads the marker, the bands and the lines together: the chart redraws when
+    # the table below it appears (a scrollbar changes its width), and a read spread over
+    # several calls could mix two drawings
+    snap = b.script("""const g = (css, names) => [...document.querySelectorAll(css)]
+                          .map(e => names.map(n => e.getAttribute(n)));
+                       return [g('#forecast-chart line.ax-now', ['x1', 'data-t']),
+                               g('#forecast-chart path.ax-band', ['d']),
+                               g('#forecast-chart path.ax-line', ['d', 'class'])];""")
+    (now_x, now_t), = [(float(x), float(t)) for x, t in snap[0]]
     check(abs(now_t - time.time()) < 120, "the now marker is at the forecast's start: %s" % now_t)
-    for band, in attrs(b, "#forecast-chart path.ax-band", "d"):
+    for band, in snap[1]:
         xs = [x for x, _ in path_points(band)]
         check(len(xs) == 2 * 60, "a band has 60 steps (upper and lower): %d" % len(xs))
         check(min(xs) > now_x and max(xs) > now_x + 100, "the band is drawn ahead of now (%.1f..%.1f, now %.1f)"
               % (min(xs), max(xs), now_x))
-    hist = [d for d, cls in attrs(b, "#forecast-chart path.ax-line", "d", "class") if "ax-dashed" not in cls]
+    hist = [d for d, cls in snap[2] if "ax-dashed" not in cls]
     check(len(hist) == 2 and all(max(x for x, _ in path_points(d)) <= now_x + 0.5 for d in hist),
           "the history lines end at now")
     check(len(b.find_all("#forecast-chart line.ax-threshold")) == 1, "the threshold line is drawn")
