@@ -8,7 +8,9 @@
 # not modified), nproc targets at a time, with leak detection on. A crash, leak, sanitizer
 # report or timeout leaves its input in build-fuzz/crashes/<name>/ and makes the script exit
 # 1; add such an input to the target's corpus as a regression seed once fixed.
-# Environment: FUZZ_JOBS (targets at once, default nproc), FUZZ_BUILD (default build-fuzz).
+# Environment: FUZZ_JOBS (targets at once, default nproc), FUZZ_BUILD (default build-fuzz),
+# FUZZ_SEED (libFuzzer -seed: the same seed walks the same inputs in the same order, so a
+# shorter run explores a prefix of a longer one; CI uses a fixed seed for that reason).
 set -eu
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
@@ -39,7 +41,7 @@ run_one() { # name -> writes $WORK/<name>.result: "name runs status"
     status=ok
     ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        "$BUILD/fuzz/$name" -max_total_time="$SECS" -timeout=25 -rss_limit_mb=2048 \
+        "$BUILD/fuzz/$name" -max_total_time="$SECS" -timeout=25 -rss_limit_mb=2048 ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
         -artifact_prefix="$BUILD/crashes/$parser/" -print_final_stats=1 "$corpus" \
         >"$WORK/$name.log" 2>&1 || status=FAILED
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$name.log" | tail -1)

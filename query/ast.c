@@ -384,8 +384,17 @@ int pql_print(const pql_node *n, ax_buf *b) {
         if (n->agg.param && ((rc = pql_print(n->agg.param, b)) || (rc = ax_buf_append(b, ", ", 2)))) return rc;
         if ((rc = pql_print(n->agg.expr, b))) return rc;
         return ax_buf_append(b, ")", 1);
-    case PQL_BINARY:
-        if ((rc = pql_print(n->bin.lhs, b)) || (rc = ax_buf_printf(b, " %s", pql_op_name(n->bin.op)))) return rc;
+    case PQL_BINARY: {
+        /* A signed number on the left of ^ would read back as a unary sign over the power
+         * (-1 ^ 2 is -(1 ^ 2)); parenthesised it reads back as itself. (Prometheus prints
+         * it bare: its printed text then means something else.) */
+        const pql_node *l = n->bin.lhs;
+        bool wrap = n->bin.op == PQL_OP_POW && l->kind == PQL_NUMBER &&
+                    (signbit(l->number) || isinf(l->number));
+        if ((wrap && (rc = ax_buf_append(b, "(", 1))) || (rc = pql_print(l, b)) ||
+            (wrap && (rc = ax_buf_append(b, ")", 1))) ||
+            (rc = ax_buf_printf(b, " %s", pql_op_name(n->bin.op))))
+            return rc;
         if (n->bin.return_bool && (rc = ax_buf_append_str(b, " bool"))) return rc;
         if (n->bin.n_matching || n->bin.on || n->bin.card == PQL_CARD_MANY_TO_ONE || n->bin.card == PQL_CARD_ONE_TO_MANY) {
             if ((rc = ax_buf_append_str(b, n->bin.on ? " on " : " ignoring ")) ||
@@ -399,6 +408,7 @@ int pql_print(const pql_node *n, ax_buf *b) {
         }
         if ((rc = ax_buf_append(b, " ", 1))) return rc;
         return pql_print(n->bin.rhs, b);
+    }
     case PQL_UNARY:
         if ((rc = ax_buf_append_str(b, pql_op_name(n->unary.op)))) return rc;
         return pql_print(n->unary.expr, b);

@@ -512,7 +512,7 @@ static void *sender(void *arg) {
     static const char *const headers[] = {"Content-Type: application/x-protobuf",
                                           "Content-Encoding: snappy",
                                           "X-Prometheus-Remote-Write-Version: 0.1.0",
-                                          "User-Agent: auspex/" AUSPEX_VERSION};
+                                          ("User-Agent: auspex/" AUSPEX_VERSION)};
     int64_t backoff = 0;
     for (;;) {
         pthread_mutex_lock(&q->mu);
