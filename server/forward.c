@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <snappy-c.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,18 +63,12 @@ struct srv_fwd {
     size_t n;
 };
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void put_u32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+/* Bytes no longer queued (sent, skipped or dropped). A compare-and-swap loop, saturating at
+ * 0: appenders add to the same counter concurrently, so a load-then-store would lose their
+ * additions. */
+static void queued_sub(fq *q, uint64_t n) {
+    uint64_t cur = atomic_load(&q->queued_bytes);
+    while (!atomic_compare_exchange_weak(&q->queued_bytes, &cur, cur > n ? cur - n : 0)) {}
 }
 
 static char *seg_path(const fq *q, uint64_t seg) {
@@ -188,7 +183,7 @@ static void scan_records(int fd, uint64_t from, uint64_t size, uint64_t *good, u
     size_t cap = 0;
     while (off + REC_HDR <= size) {
         if (pread(fd, hdr, REC_HDR, (off_t)off) != REC_HDR) break;
-        uint32_t len = get_u32(hdr), crc = get_u32(hdr + 4);
+        uint32_t len = ax_get_u32le(hdr), crc = ax_get_u32le(hdr + 4);
         if (len > REC_MAX || off + REC_HDR + len > size) break;
         if (len > cap) {
             uint8_t *b2 = realloc(buf, len);
@@ -197,7 +192,7 @@ static void scan_records(int fd, uint64_t from, uint64_t size, uint64_t *good, u
         }
         if (pread(fd, buf, len, (off_t)(off + REC_HDR)) != (ssize_t)len) break;
         if ((uint32_t)crc32(0, buf, len) != crc) break;
-        ns += get_u32(hdr + 8);
+        ns += ax_get_u32le(hdr + 8);
         off += REC_HDR + len;
     }
     free(buf);
@@ -365,9 +360,9 @@ int srv_fwd_append(srv_fwd *f, const eng_ts *ts, size_t n) {
     }
     if (!rc) {
         size_t plen = rec.len - REC_HDR;
-        put_u32(rec.data, (uint32_t)plen);
-        put_u32(rec.data + 4, (uint32_t)crc32(0, rec.data + REC_HDR, (uInt)plen));
-        put_u32(rec.data + 8, samples > UINT32_MAX ? UINT32_MAX : (uint32_t)samples);
+        ax_put_u32le(rec.data, (uint32_t)plen);
+        ax_put_u32le(rec.data + 4, (uint32_t)crc32(0, rec.data + REC_HDR, (uInt)plen));
+        ax_put_u32le(rec.data + 8, samples > UINT32_MAX ? UINT32_MAX : (uint32_t)samples);
         for (size_t i = 0; i < f->n && !rc; i++) {
             rc = queue_append(&f->q[i], rec.data, rec.len);
             pthread_cond_broadcast(&f->q[i].cond);
@@ -432,8 +427,7 @@ static void enforce_cap(fq *q) {
         }
         if (fd >= 0) close(fd);
         uint64_t left = size > q->roff ? size - q->roff : 0;
-        uint64_t qb = atomic_load(&q->queued_bytes);
-        atomic_store(&q->queued_bytes, qb > left ? qb - left : 0);
+        queued_sub(q, left);
         atomic_fetch_add(&q->dropped_full, ns);
         fprintf(stderr, "auspex: forward queue %s: over -remoteWrite.maxDiskUsagePerURL, dropped %" PRIu64
                         " samples (segment %016" PRIx64 ")\n", q->shown, ns, q->rseg);
@@ -467,7 +461,7 @@ static int batch_read(fq *q, batch *b) {
     int rc = 0;
     while (off + REC_HDR <= limit && b->samples < q->f->o.max_batch_samples && b->pb.len < BATCH_MAX_BYTES) {
         if (pread(fd, hdr, REC_HDR, (off_t)off) != REC_HDR) break;
-        uint32_t len = get_u32(hdr), crc = get_u32(hdr + 4), ns = get_u32(hdr + 8);
+        uint32_t len = ax_get_u32le(hdr), crc = ax_get_u32le(hdr + 4), ns = ax_get_u32le(hdr + 8);
         if (len > REC_MAX || off + REC_HDR + len > limit) break;
         if (len > ccap) {
             uint8_t *c2 = realloc(cbuf, len);
@@ -537,8 +531,7 @@ static void *sender(void *arg) {
         if (!b.pb.len) {
             if (b.seg_done || b.end_off != q->roff) { /* empty tail of a closed segment, or skipped damage */
                 uint64_t skipped = b.end_off - q->roff;
-                uint64_t qb = atomic_load(&q->queued_bytes);
-                atomic_store(&q->queued_bytes, qb > skipped ? qb - skipped : 0);
+                queued_sub(q, skipped);
                 pthread_mutex_lock(&q->mu);
                 q->roff = b.end_off;
                 pthread_mutex_unlock(&q->mu);
@@ -570,7 +563,7 @@ static void *sender(void *arg) {
         if (ok) {
             atomic_fetch_add(&q->req_ok, 1);
             atomic_fetch_add(&q->sent, b.samples);
-            atomic_store(&q->last_ok_ms, (uint64_t)now_ms());
+            atomic_store(&q->last_ok_ms, (uint64_t)ax_now_ms());
         } else {
             atomic_fetch_add(&q->req_rejected, 1);
             atomic_fetch_add(&q->dropped_rejected, b.samples);
@@ -578,8 +571,7 @@ static void *sender(void *arg) {
                             "dropped\n", q->shown, b.samples, res.error, res.body);
         }
         uint64_t used = b.end_off - q->roff;
-        uint64_t qb = atomic_load(&q->queued_bytes);
-        atomic_store(&q->queued_bytes, qb > used ? qb - used : 0);
+        queued_sub(q, used);
         pthread_mutex_lock(&q->mu);
         q->roff = b.end_off;
         pthread_cond_broadcast(&q->cond);
@@ -694,7 +686,7 @@ void srv_fwd_close(srv_fwd *f) {
 }
 
 int srv_fwd_drain(srv_fwd *f, int64_t timeout_ms) {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ax_now_ms() + timeout_ms;
     for (size_t i = 0; f && i < f->n; i++) {
         fq *q = &f->q[i];
         for (;;) {
@@ -702,7 +694,7 @@ int srv_fwd_drain(srv_fwd *f, int64_t timeout_ms) {
             bool empty = q->rseg == q->wseg && q->roff >= q->woff;
             pthread_mutex_unlock(&q->mu);
             if (empty) break;
-            if (now_ms() >= deadline) return AX_EAGAIN;
+            if (ax_now_ms() >= deadline) return AX_EAGAIN;
             struct timespec ts = {0, 10 * 1000000};
             nanosleep(&ts, NULL);
         }
@@ -721,40 +713,45 @@ int srv_fwd_stats_get(srv_fwd *f, size_t i, srv_fwd_stats *out) {
     return 0;
 }
 
+/* The per-URL series of /metrics: metric, type, help, the result label ("" for none), the
+ * counter. Rows of one metric are adjacent; the first carries its # HELP and # TYPE. */
+#define SAMPLES_HELP "Samples forwarded to -remoteWrite.url upstreams, by outcome."
+#define REQUESTS_HELP "Requests to -remoteWrite.url upstreams, by outcome."
+static const struct {
+    const char *name, *type, *help, *result;
+    size_t off;
+} fwd_series[] = {
+    {"auspex_forward_samples_total", "counter", SAMPLES_HELP, "sent", offsetof(fq, sent)},
+    {"auspex_forward_samples_total", "counter", SAMPLES_HELP, "refused", offsetof(fq, dropped_rejected)},
+    {"auspex_forward_samples_total", "counter", SAMPLES_HELP, "dropped_disk_full", offsetof(fq, dropped_full)},
+    {"auspex_forward_requests_total", "counter", REQUESTS_HELP, "ok", offsetof(fq, req_ok)},
+    {"auspex_forward_requests_total", "counter", REQUESTS_HELP, "retried", offsetof(fq, req_retry)},
+    {"auspex_forward_requests_total", "counter", REQUESTS_HELP, "refused", offsetof(fq, req_rejected)},
+    {"auspex_forward_queue_bytes", "gauge", "Bytes queued on disk, not yet sent.", "",
+     offsetof(fq, queued_bytes)},
+    {"auspex_forward_last_success_timestamp_seconds", "gauge", "When the upstream last accepted a request.",
+     "", offsetof(fq, last_ok_ms)},
+};
+
 int srv_fwd_metrics(srv_fwd *f, ax_buf *b) {
     if (!f || !f->n) return 0;
-    int rc = ax_buf_append_str(b, "# HELP auspex_forward_samples_total Samples forwarded to -remoteWrite.url "
-                                  "upstreams, by outcome.\n# TYPE auspex_forward_samples_total counter\n");
-    for (size_t i = 0; i < f->n && !rc; i++) {
-        fq *q = &f->q[i];
-        rc = ax_buf_printf(b, "auspex_forward_samples_total{url=\"%s\",result=\"sent\"} %llu\n"
-                              "auspex_forward_samples_total{url=\"%s\",result=\"refused\"} %llu\n"
-                              "auspex_forward_samples_total{url=\"%s\",result=\"dropped_disk_full\"} %llu\n",
-                           q->shown, (unsigned long long)atomic_load(&q->sent), q->shown,
-                           (unsigned long long)atomic_load(&q->dropped_rejected), q->shown,
-                           (unsigned long long)atomic_load(&q->dropped_full));
+    int rc = 0;
+    for (size_t k = 0; k < sizeof fwd_series / sizeof fwd_series[0] && !rc; k++) {
+        const char *name = fwd_series[k].name;
+        if (!k || strcmp(name, fwd_series[k - 1].name))
+            rc = ax_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, fwd_series[k].help, name,
+                               fwd_series[k].type);
+        for (size_t i = 0; i < f->n && !rc; i++) {
+            fq *q = &f->q[i];
+            uint64_t v = atomic_load((atomic_uint_fast64_t *)((char *)q + fwd_series[k].off));
+            if (*fwd_series[k].result)
+                rc = ax_buf_printf(b, "%s{url=\"%s\",result=\"%s\"} %llu\n", name, q->shown,
+                                   fwd_series[k].result, (unsigned long long)v);
+            else if (fwd_series[k].off == offsetof(fq, last_ok_ms)) /* ms, shown in seconds */
+                rc = ax_buf_printf(b, "%s{url=\"%s\"} %.3f\n", name, q->shown, (double)v / 1000.0);
+            else
+                rc = ax_buf_printf(b, "%s{url=\"%s\"} %llu\n", name, q->shown, (unsigned long long)v);
+        }
     }
-    if (!rc) rc = ax_buf_append_str(b, "# HELP auspex_forward_requests_total Requests to -remoteWrite.url "
-                                       "upstreams, by outcome.\n# TYPE auspex_forward_requests_total counter\n");
-    for (size_t i = 0; i < f->n && !rc; i++) {
-        fq *q = &f->q[i];
-        rc = ax_buf_printf(b, "auspex_forward_requests_total{url=\"%s\",result=\"ok\"} %llu\n"
-                              "auspex_forward_requests_total{url=\"%s\",result=\"retried\"} %llu\n"
-                              "auspex_forward_requests_total{url=\"%s\",result=\"refused\"} %llu\n",
-                           q->shown, (unsigned long long)atomic_load(&q->req_ok), q->shown,
-                           (unsigned long long)atomic_load(&q->req_retry), q->shown,
-                           (unsigned long long)atomic_load(&q->req_rejected));
-    }
-    if (!rc) rc = ax_buf_append_str(b, "# HELP auspex_forward_queue_bytes Bytes queued on disk, not yet sent.\n"
-                                       "# TYPE auspex_forward_queue_bytes gauge\n");
-    for (size_t i = 0; i < f->n && !rc; i++)
-        rc = ax_buf_printf(b, "auspex_forward_queue_bytes{url=\"%s\"} %llu\n", f->q[i].shown,
-                           (unsigned long long)atomic_load(&f->q[i].queued_bytes));
-    if (!rc) rc = ax_buf_append_str(b, "# HELP auspex_forward_last_success_timestamp_seconds When the upstream "
-                                       "last accepted a request.\n"
-                                       "# TYPE auspex_forward_last_success_timestamp_seconds gauge\n");
-    for (size_t i = 0; i < f->n && !rc; i++)
-        rc = ax_buf_printf(b, "auspex_forward_last_success_timestamp_seconds{url=\"%s\"} %.3f\n", f->q[i].shown,
-                           (double)atomic_load(&f->q[i].last_ok_ms) / 1000.0);
     return rc;
 }
