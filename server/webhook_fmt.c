@@ -113,6 +113,17 @@ static int put_decision_url(ax_buf *b, const srv_dec_view *d) {
     return rc;
 }
 
+/* The decision's URL as a JSON string, or the literal `none` without -http.externalURL. */
+static int put_url_json(ax_buf *b, const srv_dec_view *d, const char *none) {
+    if (!base_url_len(d)) return put_lit(b, none);
+    ax_buf u;
+    ax_buf_init(&u, 1u << 16);
+    int rc = put_decision_url(&u, d);
+    if (!rc) rc = srv_json_str(b, (const char *)u.data, u.len);
+    ax_buf_free(&u);
+    return rc;
+}
+
 /* ---- json: auspex's own schema ---- */
 
 static int body_json(const srv_dec_view *d, ax_buf *b) {
@@ -164,17 +175,7 @@ static int body_json(const srv_dec_view *d, ax_buf *b) {
     }
     if (!rc) rc = put_lit(b, "]");
     if (!rc) rc = put_key(b, "url", false);
-    if (!rc) {
-        if (base_url_len(d)) {
-            ax_buf u;
-            ax_buf_init(&u, 1u << 16);
-            rc = put_decision_url(&u, d);
-            if (!rc) rc = srv_json_str(b, (const char *)u.data, u.len);
-            ax_buf_free(&u);
-        } else {
-            rc = put_lit(b, "null");
-        }
-    }
+    if (!rc) rc = put_url_json(b, d, "null");
     if (!rc) rc = put_lit(b, "}");
     return rc;
 }
@@ -374,17 +375,7 @@ static int body_alertmanager(const srv_dec_view *d, ax_buf *b) {
         rc = n ? srv_json_str(b, tm, n) : put_lit(b, "\"0001-01-01T00:00:00Z\"");
     }
     if (!rc) rc = put_lit(b, ",\"endsAt\":\"0001-01-01T00:00:00Z\",\"generatorURL\":");
-    if (!rc) {
-        if (base_url_len(d)) {
-            ax_buf u;
-            ax_buf_init(&u, 1u << 16);
-            rc = put_decision_url(&u, d);
-            if (!rc) rc = srv_json_str(b, (const char *)u.data, u.len);
-            ax_buf_free(&u);
-        } else {
-            rc = put_lit(b, "\"\"");
-        }
-    }
+    if (!rc) rc = put_url_json(b, d, "\"\"");
     if (!rc) {
         /* fingerprint: ax_hash of the rule's bytes, chained into the id's 8 bytes (LE) */
         uint8_t idb[8];
