@@ -724,7 +724,9 @@ static int call_forecast(pql_ev *ev, const pql_node *n, int band, pql_val *out) 
             window_at(ev, &m, s, i, &a, &b, &lo, &hi);
             if (a == b) { have = false; continue; }
             if (cov) fo.coverage = cov[i];
-            int64_t r = reuse > (int64_t)f.step ? reuse : (int64_t)f.step;
+            /* f.step can be huge for an absurd horizon: clamp before converting */
+            int64_t fstep = f.step >= 0 && f.step < 9e18 ? (int64_t)f.step : INT64_MAX;
+            int64_t r = reuse > fstep ? reuse : fstep;
             if (!have || hi < f.t_end || hi - f.t_end > r || cov) {
                 pqk_win w = {s->t + a, s->v + a, b - a, lo, hi};
                 /* an instant query asks exactly ceil(horizon / step) points, as
