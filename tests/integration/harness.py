@@ -290,10 +290,10 @@ class VictoriaMetrics:
                 self.proc.wait()
 
 
-def start_prometheus(procs, tmp, cfg_path, args=()):
-    """Start Debian's prometheus with cfg_path, its TSDB and log in tmp, on a free loopback
-    port (appended to procs); returns its URL once /-/ready answers."""
-    port = free_port()
+def start_prometheus(procs, tmp, cfg_path, args=(), port=None):
+    """Start Debian's prometheus with cfg_path, its TSDB and log in tmp, on loopback port
+    `port` (default a free one; appended to procs); returns its URL once /-/ready answers."""
+    port = port or free_port()
     procs.append(subprocess.Popen(
         ["prometheus", "--config.file=" + cfg_path, "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
          "--web.listen-address=127.0.0.1:%d" % port] + list(args),
