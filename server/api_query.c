@@ -1,6 +1,7 @@
 /* server/api_query.c: Prometheus' PromQL query routes.
  *   GET|POST /api/v1/query?query=…&time=…&timeout=…                 instant query
  *   GET|POST /api/v1/query_range?query=…&start=…&end=…&step=…&timeout=…   range query
+ *   GET|POST /api/v1/query_exemplars?query=…&start=…&end=…   always empty (no exemplars kept)
  * Parameters come from the form body and the URL as Go's Request.Form orders them. Parsing
  * (pql_parse), evaluation (pql_exec) and rendering all run on the threadpool, never on the
  * loop thread. Reference for the API and its error shapes: docs/query-api.md.
@@ -418,6 +419,57 @@ static void q_start(srv_req *r, bool range) {
 static void h_query(srv_req *r, void *ctx) { q_start(r, false); }
 static void h_query_range(srv_req *r, void *ctx) { q_start(r, true); }
 
+/* GET|POST /api/v1/query_exemplars?query=&start=&end=: auspex keeps no exemplars (remote
+ * write's are dropped), so a valid request gets Prometheus' empty answer; Grafana asks this
+ * route for every panel with exemplars switched on. Bad parameters or query: 400 bad_data,
+ * as Prometheus. The status and error wait in the request's udata between work and after. */
+typedef struct {
+    int status;
+    ax_err err;
+} ex_job;
+
+static void ex_work(srv_req *r) {
+    ex_job *j = srv_req_udata(r);
+    ax_err *e = &j->err;
+    int64_t start = 0, end = 0;
+    j->status = 400;
+    if (srv_req_param_time(r, "start", INT64_MIN / 2, &start, NULL, e) ||
+        srv_req_param_time(r, "end", INT64_MAX / 2, &end, NULL, e))
+        return;
+    if (end < start) {
+        ax_err_set(e, AX_EINVAL, "end timestamp must not be before start timestamp");
+        return;
+    }
+    size_t qlen = 0;
+    const char *q = srv_req_param(r, "query", &qlen);
+    pql_node *root = NULL;
+    ax_err pe = {0};
+    int rc = pql_parse(q ? q : "", q ? qlen : 0, srv_req_arena(r), &root, &pe);
+    if (rc == AX_ETOOBIG)
+        ax_err_set(e, rc, "invalid parameter \"query\": the query is longer than %u bytes", PQL_MAX_QUERY_LEN);
+    else if (rc == AX_EINVAL) *e = pe; /* Prometheus words this one without the parameter */
+    else if (rc) j->status = 503, ax_err_set(e, rc, "parsing the query: %s", ax_strerror(rc));
+    else j->status = 200, pql_node_free(root);
+}
+
+static void ex_after(srv_req *r) {
+    ex_job *j = srv_req_udata(r);
+    static const char body[] = "{\"status\":\"success\",\"data\":[]}";
+    if (j->status == 200) srv_reply(r, 200, "application/json", body, sizeof body - 1);
+    else srv_reply_error(r, j->status, j->status == 400 ? "bad_data" : "unavailable", "%s", j->err.msg);
+}
+
+static void h_query_exemplars(srv_req *r, void *ctx) {
+    ex_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
+    if (!j) {
+        srv_reply_error(r, 503, "unavailable", "out of request memory");
+        return;
+    }
+    memset(j, 0, sizeof *j);
+    srv_req_set_udata(r, j);
+    srv_req_work(r, ex_work, ex_after);
+}
+
 int srv_api_query_register(srv_app *app) {
     srv_http *h = app->http;
     app->query_gate = calloc(1, sizeof *app->query_gate);
@@ -427,5 +479,7 @@ int srv_api_query_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/query_range", false, h_query_range, app);
     if (!rc) rc = srv_http_route_max_body(h, "/api/v1/query", false, QP_MAX_BODY);
     if (!rc) rc = srv_http_route_max_body(h, "/api/v1/query_range", false, QP_MAX_BODY);
+    if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/query_exemplars", false, h_query_exemplars, app);
+    if (!rc) rc = srv_http_route_max_body(h, "/api/v1/query_exemplars", false, QP_MAX_BODY);
     return rc;
 }

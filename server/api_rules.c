@@ -11,9 +11,13 @@
  *               "scale_down_window":"02:00-04:00" or null,"timezone":"+00:00","mode":"auto",
  *               "actions":[{"webhook":"scaler"},{"exec":["/bin/x","{{desired}}"],"timeout":"1m"}],
  *               "health":"ok","lastError":"","lastEvaluation":"2026-...Z" or null,
- *               "lastDecision":"no_action" or null,"currentCapacity":4,"desiredCapacity":4}]}}
- * No rules file: both lists empty. A secret's value is never written (only the variable's
- * name). The rules are immutable, so the loop thread formats them directly.
+ *               "lastDecision":"no_action" or null,"currentCapacity":4,"desiredCapacity":4}],
+ *     "groups":[]}}
+ * "groups" is Prometheus' list of alerting and recording rule groups, always empty here: it
+ * lets Grafana's alert views read this route as they read Prometheus'. GET /api/v1/alerts
+ * likewise answers {"alerts":[]}. No rules file: the lists are empty. A secret's value is
+ * never written (only the variable's name). The rules are immutable, so the loop thread
+ * formats them directly.
  */
 #include "server/app.h"
 #include "server/actions.h"
@@ -157,7 +161,7 @@ static int write_rules(ax_buf *b, const srv_rules *rs, srv_sched *sched) {
         rc |= write_rule(b, rs, &rs->rules[i]);
         rc |= write_status(b, sched, i);
     }
-    rc |= ax_buf_append_str(b, "]}}");
+    rc |= ax_buf_append_str(b, "],\"groups\":[]}}");
     return rc;
 }
 
@@ -174,6 +178,15 @@ static void h_rules(srv_req *r, void *ctx) {
     ax_buf_free(&b);
 }
 
+/* GET /api/v1/alerts: auspex evaluates no alerting rules; Prometheus' empty answer, for
+ * Grafana's alert list and scripts that poll every datasource. */
+static void h_alerts(srv_req *r, void *ctx) {
+    static const char body[] = "{\"status\":\"success\",\"data\":{\"alerts\":[]}}";
+    srv_reply(r, 200, "application/json", body, sizeof body - 1);
+}
+
 int srv_api_rules_register(srv_app *app) {
-    return srv_http_route(app->http, SRV_GET, "/api/v1/rules", false, h_rules, app);
+    int rc = srv_http_route(app->http, SRV_GET, "/api/v1/rules", false, h_rules, app);
+    if (!rc) rc = srv_http_route(app->http, SRV_GET, "/api/v1/alerts", false, h_alerts, app);
+    return rc;
 }

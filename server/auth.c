@@ -284,6 +284,7 @@ static const struct route_class {
     {"/api/v1/export", false, C_READ, C_READ},
     {"/api/v1/query", false, C_READ, C_READ},
     {"/api/v1/query_range", false, C_READ, C_READ},
+    {"/api/v1/query_exemplars", false, C_READ, C_READ},
     {"/api/v1/read", false, 0, C_READ},
     {"/api/v1/series", false, C_READ, C_READ},
     {"/api/v1/labels", false, C_READ, C_READ},
@@ -295,6 +296,7 @@ static const struct route_class {
     {"/api/v1/status/buildinfo", false, C_READ, 0},
     {"/api/v1/status/runtimeinfo", false, C_READ, 0},
     {"/api/v1/rules", false, C_READ, 0},
+    {"/api/v1/alerts", false, C_READ, 0},
     {"/api/v1/rules/", true, C_READ, C_READ},          /* <name>/backtest */
     {"/api/v1/decisions", false, C_READ, 0},
     {"/api/v1/decisions/", true, C_READ, C_WRITE},     /* POST <id>/approve|reject */

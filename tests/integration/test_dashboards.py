@@ -266,6 +266,24 @@ remote_write:
                 print("  DIFF %s %s\n      auspex %d %s\n      Prometheus %d %s" % (
                     path, params, sa, str(ra)[:300], sp, str(rp)[:300]))
         check(same == len(META_CALLS), "Grafana's variable calls: %d/%d identical" % (same, len(META_CALLS)))
+
+        # the other routes a Grafana Prometheus datasource calls: exemplars (empty: neither
+        # side keeps any here), the alert list, rule groups (auspex has none)
+        for path, params, method in [
+                ("/api/v1/query_exemplars", [("query", "up"), ("start", str(first)), ("end", str(t_end))], "POST"),
+                ("/api/v1/query_exemplars", [("query", "up")], "GET"),
+                ("/api/v1/query_exemplars", [("query", "sum(")], "GET"),
+                ("/api/v1/query_exemplars", [("query", "up"), ("start", "x")], "GET"),
+                ("/api/v1/query_exemplars", [("query", "up"), ("start", "20"), ("end", "10")], "GET"),
+                ("/api/v1/alerts", [], "GET")]:
+            sa, _, ra = api_query(a.url, path, params, method)
+            sp, _, rp = api_query(prom_url, path, params, method)
+            same = (sa == sp and ra is not None and rp is not None and ra.get("status") == rp.get("status")
+                    and ra.get("errorType") == rp.get("errorType") and (ra.get("data") or []) == (rp.get("data") or []))
+            check(same, "%s %s %s: auspex %d %s, Prometheus %d %s" % (
+                method, path, params, sa, str(ra)[:120], sp, str(rp)[:120]))
+        st, _, rr = api_query(a.url, "/api/v1/rules", [])
+        check(st == 200 and rr["data"]["groups"] == [], "/api/v1/rules has Prometheus' (empty) groups list")
     finally:
         stop_procs(procs)
         a.cleanup()
