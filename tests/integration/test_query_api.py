@@ -26,10 +26,9 @@ from harness import (Auspex, STALE_NAN, api_query, check, finish, http, remote_w
 
 # Queries whose differences from Prometheus are known and accepted, with the reason.
 # key: the query text (any mode/time); value: why.
-# Not listed on purpose: rate()/increase() where the counter's zero point falls inside the
-# extrapolation threshold (query/kernels.c applies the zero-point clamp after the threshold
-# rule, as Prometheus 2.53; 2.42, which query/query.h promises, clamps first). Fix the kernel,
-# or list the affected queries here if the newer behaviour is chosen.
+# Not needed: rate()/increase() where the counter's zero point falls inside the
+# extrapolation threshold; query/kernels.c applies the zero-point clamp before the threshold
+# rule, as 2.42 does (2.46+ swapped them; see tests/unit/query/promql_known_failures.txt).
 ALLOWED = {
 }
 
