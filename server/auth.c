@@ -223,13 +223,14 @@ static unsigned cred_roles(const srv_auth *a, const srv_cred *c) {
         digest(a, c->user, c->user_len, du);
         bool u = srv_auth_ct_equal(du, a->user, 32), p = srv_auth_ct_equal(d, a->pass, 32);
         if (a->has_basic & u & p) roles = SRV_ROLE_FULL;
-    } else {
-        bool t = srv_auth_ct_equal(d, a->token, 32), r = srv_auth_ct_equal(d, a->read, 32),
-             w = srv_auth_ct_equal(d, a->write, 32);
-        if (a->has_token & t) roles |= SRV_ROLE_FULL;
-        if (a->has_read & r) roles |= SRV_ROLE_READ;
-        if (a->has_write & w) roles |= SRV_ROLE_WRITE;
     }
+    /* a token works as a bearer token and as a basic-auth password under any user name:
+     * a browser can only ask for a user name and a password */
+    bool t = srv_auth_ct_equal(d, a->token, 32), r = srv_auth_ct_equal(d, a->read, 32),
+         w = srv_auth_ct_equal(d, a->write, 32);
+    if (a->has_token & t) roles |= SRV_ROLE_FULL;
+    if (a->has_read & r) roles |= SRV_ROLE_READ;
+    if (a->has_write & w) roles |= SRV_ROLE_WRITE;
     return roles;
 }
 

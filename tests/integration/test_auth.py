@@ -28,6 +28,7 @@ CREDS = [
     ("write", "Bearer " + WRITE),
     ("full", "Bearer " + FULL),
     ("basic", basic(USER, PASSWORD)),
+    ("basicread", basic("anyone", READ)),  # a token as the basic-auth password (browsers)
 ]
 
 # (method, path, class) for every route srv_api_register registers (server/auth.c's table)
@@ -81,7 +82,7 @@ def expected(cls, cred):
     if cls == "any":
         return None
     if cls == R:
-        return None if cred == "read" else 403
+        return None if cred in ("read", "basicread") else 403
     return None if cred == "write" else 403
 
 

@@ -130,7 +130,10 @@ TEST(test_auth_check_matrix) {
         {"Basic YWRtaW46cHc=", 0, 0, 0, 0},     /* admin:pw */
         {"Basic YWRtaW46cHg=", 401, 401, 401, 401}, /* admin:px */
         {"Basic YWRtaW46", 401, 401, 401, 401},   /* admin: */
-        {"Basic OkZVTEw=", 401, 401, 401, 401},   /* :FULL */
+        {"Basic OkZVTEw=", 0, 0, 0, 0},           /* :FULL, a token as the password */
+        {"Basic eDpSRUFE", 0, 403, 0, 403},       /* x:READ */
+        {"Basic YWRtaW46V1JJVEU=", 403, 0, 0, 403}, /* admin:WRITE */
+        {"Basic UkVBRDo=", 401, 401, 401, 401},   /* READ: (the token as the user name) */
         {"Basic !!!", 401, 401, 401, 401},
         {"Bearer", 401, 401, 401, 401},
     };
