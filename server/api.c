@@ -19,6 +19,7 @@
 #include "server/metadata.h"
 #include "server/text_import.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,7 +258,14 @@ static void h_import_json(srv_req *r, void *ctx) { import_start(r, true); }
  * item then renders up to EX_PIECE bytes of lines and `after` sends them as one chunk and
  * queues the next item, so memory stays at a piece or two whatever the export's size.
  * Nothing is sent before the selection succeeded, so errors in the request still get a
- * proper 4xx; a read error after that aborts the body (no final chunk). */
+ * proper 4xx; a read error after that aborts the body (no final chunk).
+ *
+ * ---- GET /federate ----
+ * Prometheus' federation on the same machinery: for each series matched by a match[], the
+ * newest sample in [now - -search.lookbackDelta, now] unless it is a staleness marker, as
+ * text exposition (`# TYPE name untyped`, then `name{labels} value timestamp_ms`), the
+ * series ordered by metric name so each family is written once, instance="" added where
+ * a series has no instance label; no match[]: an empty body, as Prometheus. Values print as Go's expfmt prints them ('g' shortest: 1.5e+06). */
 
 #define MAX_MATCH 32
 #define EX_PIECE (1u << 20)
@@ -267,6 +275,8 @@ typedef struct ex_item {
     uint64_t sid;
     const uint8_t *labels;
     size_t len;
+    const char *name;   /* federate: the metric name (the sort key); NULL: nameless */
+    size_t name_len;
 } ex_item;
 
 typedef struct ex_job {
@@ -280,11 +290,84 @@ typedef struct ex_job {
     int64_t start, end;
     bool started;
     eng_samples smp;
+    bool federate;
+    const char *family; /* federate: the name whose # TYPE line was written last */
+    size_t family_len;
 } ex_job;
 
 static int ex_cmp(const void *a, const void *b) {
     uint64_t x = ((const ex_item *)a)->sid, y = ((const ex_item *)b)->sid;
     return (x > y) - (x < y);
+}
+
+/* federate: by metric name, then by series id (so duplicates from several match[] stay
+ * adjacent) */
+static int fed_cmp(const void *a, const void *b) {
+    const ex_item *x = a, *y = b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = n ? memcmp(x->name, y->name, n) : 0;
+    if (c) return c;
+    if (x->name_len != y->name_len) return x->name_len < y->name_len ? -1 : 1;
+    return ex_cmp(a, b);
+}
+
+/* A float as expfmt writes it: 0, 1, -1, NaN, +Inf, -Inf spelled out, else Go's
+ * strconv.FormatFloat(v, 'g', -1, 64): the shortest round-trip digits, in exponent form
+ * when the decimal exponent is below -4 or at least 6 ("1e-05", "123456", "1.5e+06"). */
+static size_t fmt_expfmt(char *out, double v) {
+    if (v == 0) return (size_t)snprintf(out, 4, "0"); /* -0 too: expfmt tests v == 0 */
+    if (!isfinite(v) || v == 1 || v == -1) return ax_fmt_double(out, v);
+    char e[AX_FMT_GO_MAX];
+    ax_fmt_go(e, v, 'e');
+    const char *x = strchr(e, 'e');
+    int exp = x ? atoi(x + 1) : 0;
+    if (exp < -4 || exp >= 6) return (size_t)snprintf(out, AX_FMT_GO_MAX, "%s", e);
+    return ax_fmt_go(out, v, 'f');
+}
+
+static int put_federate_line(ex_job *j, const ex_item *it, const eng_samples *s) {
+    double v = s->v[s->n - 1];
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    if (!it->name || bits == SRV_STALE_NAN_BITS) return 0;
+    ax_buf *b = &j->out;
+    int rc = 0;
+    if (!j->family || j->family_len != it->name_len || memcmp(j->family, it->name, it->name_len)) {
+        rc = ax_buf_printf(b, "# TYPE %.*s untyped\n", (int)it->name_len, it->name);
+        j->family = it->name;
+        j->family_len = it->name_len;
+    }
+    ax_label ls[AX_MAX_LABELS];
+    size_t n = 0;
+    if (!rc) rc = ax_labels_decode(it->labels, it->len, ls, AX_MAX_LABELS, &n);
+    if (!rc) rc = ax_buf_append(b, it->name, it->name_len);
+    bool open = false;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!ls[i].value_len || (ls[i].name_len == 8 && !memcmp(ls[i].name, "__name__", 8))) continue;
+        rc = ax_buf_append(b, open ? "," : "{", 1);
+        open = true;
+        if (!rc) rc = ax_buf_append(b, ls[i].name, ls[i].name_len);
+        if (!rc) rc = ax_buf_append(b, "=\"", 2);
+        for (uint32_t k = 0; k < ls[i].value_len && !rc; k++) { /* text format escapes */
+            char c = ls[i].value[k];
+            rc = c == '\\' ? ax_buf_append(b, "\\\\", 2)
+                 : c == '"' ? ax_buf_append(b, "\\\"", 2)
+                 : c == '\n' ? ax_buf_append(b, "\\n", 2)
+                              : ax_buf_append(b, &c, 1);
+        }
+        if (!rc) rc = ax_buf_append(b, "\"", 1);
+    }
+    /* Prometheus attaches its external labels, and always instance="", to series that lack
+     * them, so that a federating server with honor_labels keeps no instance of its own */
+    if (!rc && !ax_labels_get(it->labels, it->len, "instance", 8, &(size_t){0}))
+        rc = ax_buf_append_str(b, open ? ",instance=\"\"}" : "{instance=\"\"}");
+    else if (!rc && open) rc = ax_buf_append(b, "}", 1);
+    char num[AX_FMT_GO_MAX];
+    size_t k = fmt_expfmt(num, v);
+    if (!rc) rc = ax_buf_append(b, " ", 1);
+    if (!rc) rc = ax_buf_append(b, num, k);
+    if (!rc) rc = ax_buf_printf(b, " %lld\n", (long long)s->ts[s->n - 1]);
+    return rc;
 }
 
 static int put_export_line(ax_buf *b, const uint8_t *labels, size_t len, const eng_samples *s) {
@@ -330,7 +413,8 @@ static void ex_produce(srv_app *app, ex_job *j) {
             break;
         }
         if (!j->smp.n) continue;
-        rc = put_export_line(&j->out, it->labels, it->len, &j->smp);
+        rc = j->federate ? put_federate_line(j, it, &j->smp)
+                         : put_export_line(&j->out, it->labels, it->len, &j->smp);
         if (rc) j->rc = ax_err_set(&j->err, rc == AX_ETOOBIG ? AX_ELIMIT : rc,
                                    "one series renders to more than %zu bytes", app->max_export_bytes);
     }
@@ -342,7 +426,7 @@ static void ex_work(srv_req *r) {
     ax_arena *a = srv_req_arena(r);
     srv_span ms[MAX_MATCH];
     size_t nm = srv_req_params(r, "match[]", ms, MAX_MATCH);
-    if (nm == 0) {
+    if (nm == 0 && !j->federate) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "missing match[] parameter");
         return;
     }
@@ -350,8 +434,13 @@ static void ex_work(srv_req *r) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "too many match[] parameters (at most %d)", MAX_MATCH);
         return;
     }
-    if ((j->rc = srv_req_param_time(r, "start", INT64_MIN, &j->start, NULL, &j->err))) return;
-    if ((j->rc = srv_req_param_time(r, "end", INT64_MAX, &j->end, NULL, &j->err))) return;
+    if (j->federate) {
+        j->end = ax_now_ms();
+        j->start = j->end - app->query_lookback_ms;
+    } else {
+        if ((j->rc = srv_req_param_time(r, "start", INT64_MIN, &j->start, NULL, &j->err))) return;
+        if ((j->rc = srv_req_param_time(r, "end", INT64_MAX, &j->end, NULL, &j->err))) return;
+    }
     if (j->end < j->start) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "end timestamp must not be before start time");
         return;
@@ -375,8 +464,10 @@ static void ex_work(srv_req *r) {
             ex_item *it = &j->items[j->n_items++];
             it->sid = eng_sel_sid(j->sels[i], k);
             it->labels = eng_sel_labels(j->sels[i], k, &it->len);
+            it->name = ax_labels_get(it->labels, it->len, "__name__", 8, &it->name_len);
         }
-    if (!j->rc && j->n_items) qsort(j->items, j->n_items, sizeof *j->items, ex_cmp);
+    if (!j->rc && j->n_items)
+        qsort(j->items, j->n_items, sizeof *j->items, j->federate ? fed_cmp : ex_cmp);
     if (!j->rc) ex_produce(app, j);
 }
 
@@ -400,7 +491,8 @@ static void ex_after(srv_req *r) {
         return;
     }
     if (!j->started) {
-        srv_reply_stream_begin(r, 200, "application/stream+json; charset=utf-8");
+        srv_reply_stream_begin(r, 200, j->federate ? "text/plain; version=0.0.4; charset=utf-8"
+                                                   : "application/stream+json; charset=utf-8");
         j->started = true;
     }
     bool gone = srv_reply_stream_take(r, &j->out) != 0;
@@ -422,6 +514,13 @@ static void ex_after(srv_req *r) {
 
 static void h_export(srv_req *r, void *ctx) {
     if (job_new(r, sizeof(ex_job))) srv_req_work(r, ex_work, ex_after);
+}
+
+static void h_federate(srv_req *r, void *ctx) {
+    ex_job *j = job_new(r, sizeof *j);
+    if (!j) return;
+    j->federate = true;
+    srv_req_work(r, ex_work, ex_after);
 }
 
 /* ---- /metrics, probes, flush, build info ---- */
@@ -605,6 +704,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import/prometheus", false, h_import_text, app);
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import", false, h_import_json, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/export", false, h_export, app);
+    if (!rc) rc = srv_http_route(h, SRV_GET, "/federate", false, h_federate, app);
     if (!rc) rc = srv_http_route_max_body(h, "/api/v1/export", false, 1u << 20);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/metrics", false, h_metrics, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/-/healthy", false, h_healthy, app);

@@ -38,6 +38,7 @@ ROUTES = [
     ("POST", "/api/v1/import/prometheus", W),
     ("POST", "/api/v1/import", W),
     ("GET", "/api/v1/export?match[]=up", R), ("POST", "/api/v1/export", R),
+    ("GET", "/federate?match[]=up", R),
     ("GET", "/metrics", R),
     ("GET", "/-/healthy", P), ("GET", "/-/ready", P), ("GET", "/health", P),
     ("GET", "/api/v1/metadata", R), ("POST", "/api/v1/metadata", R),
