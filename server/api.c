@@ -265,7 +265,8 @@ static void h_import_json(srv_req *r, void *ctx) { import_start(r, true); }
  * newest sample in [now - -search.lookbackDelta, now] unless it is a staleness marker, as
  * text exposition (`# TYPE name untyped`, then `name{labels} value timestamp_ms`), the
  * series ordered by metric name so each family is written once, instance="" added where
- * a series has no instance label; no match[]: an empty body, as Prometheus. Values print as Go's expfmt prints them ('g' shortest: 1.5e+06). */
+ * a series has no instance label; no match[]: an empty body, as Prometheus. Values print
+ * as Go's expfmt prints them ('g' shortest: 1.5e+06). */
 
 #define MAX_MATCH 32
 #define EX_PIECE (1u << 20)

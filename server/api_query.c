@@ -426,10 +426,10 @@ static void h_query_range(srv_req *r, void *ctx) { q_start(r, true); }
 typedef struct {
     int status;
     ax_err err;
-} ex_job;
+} exm_job;
 
-static void ex_work(srv_req *r) {
-    ex_job *j = srv_req_udata(r);
+static void exm_work(srv_req *r) {
+    exm_job *j = srv_req_udata(r);
     ax_err *e = &j->err;
     int64_t start = 0, end = 0;
     j->status = 400;
@@ -445,29 +445,35 @@ static void ex_work(srv_req *r) {
     pql_node *root = NULL;
     ax_err pe = {0};
     int rc = pql_parse(q ? q : "", q ? qlen : 0, srv_req_arena(r), &root, &pe);
-    if (rc == AX_ETOOBIG)
+    if (rc == AX_ETOOBIG) {
         ax_err_set(e, rc, "invalid parameter \"query\": the query is longer than %u bytes", PQL_MAX_QUERY_LEN);
-    else if (rc == AX_EINVAL) *e = pe; /* Prometheus words this one without the parameter */
-    else if (rc) j->status = 503, ax_err_set(e, rc, "parsing the query: %s", ax_strerror(rc));
-    else j->status = 200, pql_node_free(root);
+    } else if (rc == AX_EINVAL) {
+        *e = pe; /* Prometheus words this one without the parameter's name */
+    } else if (rc) {
+        j->status = 503;
+        ax_err_set(e, rc, "parsing the query: %s", ax_strerror(rc));
+    } else {
+        j->status = 200;
+        pql_node_free(root);
+    }
 }
 
-static void ex_after(srv_req *r) {
-    ex_job *j = srv_req_udata(r);
+static void exm_after(srv_req *r) {
+    exm_job *j = srv_req_udata(r);
     static const char body[] = "{\"status\":\"success\",\"data\":[]}";
     if (j->status == 200) srv_reply(r, 200, "application/json", body, sizeof body - 1);
     else srv_reply_error(r, j->status, j->status == 400 ? "bad_data" : "unavailable", "%s", j->err.msg);
 }
 
 static void h_query_exemplars(srv_req *r, void *ctx) {
-    ex_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
+    exm_job *j = ax_arena_alloc(srv_req_arena(r), sizeof *j);
     if (!j) {
         srv_reply_error(r, 503, "unavailable", "out of request memory");
         return;
     }
     memset(j, 0, sizeof *j);
     srv_req_set_udata(r, j);
-    srv_req_work(r, ex_work, ex_after);
+    srv_req_work(r, exm_work, exm_after);
 }
 
 int srv_api_query_register(srv_app *app) {
