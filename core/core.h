@@ -163,6 +163,8 @@ int ax_duration_parse(const char *s, size_t len, int64_t *ms_out);
  * fractional seconds and offsets allowed) or Unix seconds with optional fraction.
  * OUT: *ms_out. Returns 0 or AX_EINVAL. */
 int ax_time_parse(const char *s, size_t len, int64_t *ms_out);
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12, day 1-31). */
+int64_t ax_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* Parse a size: "32MB", "1GiB", "512KB", "1000". OUT: *out bytes. */
 int ax_size_parse(const char *s, size_t len, uint64_t *out);
 

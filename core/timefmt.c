@@ -100,8 +100,8 @@ static int digits(const char *s, size_t n, int *out) {
     return 0;
 }
 
-/* days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm) */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+/* Howard Hinnant's algorithm */
+int64_t ax_days_from_civil(int64_t y, unsigned m, unsigned d) {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
     unsigned yoe = (unsigned)(y - era * 400);
@@ -145,7 +145,7 @@ static int parse_rfc3339(const char *s, size_t len, int64_t *ms_out) {
     } else {
         return AX_EINVAL;
     }
-    int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
+    int64_t days = ax_days_from_civil(Y, (unsigned)M, (unsigned)D);
     int64_t secs = days * 86400 + h * 3600 + m * 60 + sec - off_s;
     *ms_out = secs * 1000 + frac_ms;
     return 0;

@@ -16,6 +16,7 @@
 #include "server/remote_write.h"
 #include "server/scrape.h"
 #include "server/jsonl_import.h"
+#include "server/csv_import.h"
 #include "server/metadata.h"
 #include "server/text_import.h"
 
@@ -44,7 +45,7 @@ static void *job_new(srv_req *r, size_t size) {
 
 typedef struct rw_job {
     int rc;
-    bool json;          /* imports: JSON lines, else text exposition */
+    int fmt;            /* imports: IMP_TEXT, IMP_JSON or IMP_CSV */
     int enc;            /* imports: SRV_ENC_* of the body */
     int reason;
     size_t samples;
@@ -187,7 +188,9 @@ static int merge_runs(eng_ts *ts, size_t *n, ax_arena *a) {
     return 0;
 }
 
-/* Both imports: extra labels, parse the body with the route's format, hand it on. */
+enum { IMP_TEXT, IMP_JSON, IMP_CSV };
+
+/* The imports: extra labels, parse the body with the route's format, hand it on. */
 static void import_work(srv_req *r) {
     srv_app *app = srv_req_ctx(r);
     rw_job *j = srv_req_udata(r);
@@ -213,23 +216,32 @@ static void import_work(srv_req *r) {
     }
     eng_ts *ts = NULL;
     size_t n = 0;
-    if (j->json)
+    if (j->fmt == IMP_JSON) {
         j->rc = srv_jsonl_parse(body, len, extra, nx, srv_req_arena(r), &ts, &n, &j->samples,
                                 &j->err);
-    else
+    } else if (j->fmt == IMP_CSV) {
+        size_t fl = 0;
+        const char *fs = srv_req_param(r, "format", &fl);
+        srv_csv_format *cf = NULL;
+        j->rc = srv_csv_format_parse(fs ? fs : "", fs ? fl : 0, srv_req_arena(r), &cf, &j->err);
+        if (!j->rc)
+            j->rc = srv_csv_parse(cf, body, len, ax_now_ms(), extra, nx, srv_req_arena(r), &ts, &n,
+                                  &j->samples, &j->err);
+    } else {
         j->rc = srv_text_parse(body, len, ax_now_ms(), extra, nx, srv_req_arena(r), &ts, &n,
                                &j->samples, &j->err);
-    if (!j->rc && !j->json) j->rc = merge_runs(ts, &n, srv_req_arena(r));
+        if (!j->rc) j->rc = merge_runs(ts, &n, srv_req_arena(r));
+    }
     if (j->rc) {
         if (j->rc == AX_ETOOBIG || j->rc == AX_ELIMIT) j->reason = SRV_REJ_TOO_BIG;
     } else {
         import_write(app, j, ts, n);
-        if (!j->rc && !j->json) srv_meta_observe(app->meta, body, len);
+        if (!j->rc && j->fmt == IMP_TEXT) srv_meta_observe(app->meta, body, len);
     }
     ax_buf_free(&plain);
 }
 
-static void import_start(srv_req *r, bool json) {
+static void import_start(srv_req *r, int fmt) {
     srv_req_body_is_data(r);
     size_t clen = 0;
     const char *enc = srv_req_header(r, "content-encoding", &clen);
@@ -242,16 +254,20 @@ static void import_start(srv_req *r, bool json) {
     }
     rw_job *j = job_new(r, sizeof *j);
     if (!j) return;
-    j->json = json;
+    j->fmt = fmt;
     j->enc = code;
     srv_req_work(r, import_work, import_after);
 }
 
-static void h_import_text(srv_req *r, void *ctx) { import_start(r, false); }
+static void h_import_text(srv_req *r, void *ctx) { import_start(r, IMP_TEXT); }
 
 /* ---- POST /api/v1/import ----
  * VictoriaMetrics JSON lines, the counterpart of /api/v1/export; all or nothing. */
-static void h_import_json(srv_req *r, void *ctx) { import_start(r, true); }
+static void h_import_json(srv_req *r, void *ctx) { import_start(r, IMP_JSON); }
+
+/* ---- POST /api/v1/import/csv?format=… ----
+ * VictoriaMetrics' CSV import (server/csv_import.h); all or nothing. */
+static void h_import_csv(srv_req *r, void *ctx) { import_start(r, IMP_CSV); }
 
 /* ---- GET /api/v1/export ----
  * Streamed: the first work item parses match[], selects and sorts the series; each work
@@ -704,6 +720,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/write", false, h_write, app);
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import/prometheus", false, h_import_text, app);
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import", false, h_import_json, app);
+    if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import/csv", false, h_import_csv, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/export", false, h_export, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/federate", false, h_federate, app);
     if (!rc) rc = srv_http_route_max_body(h, "/api/v1/export", false, 1u << 20);

@@ -281,6 +281,7 @@ static const struct route_class {
     {"/api/v1/write", false, 0, C_WRITE},
     {"/api/v1/import/prometheus", false, 0, C_WRITE},
     {"/api/v1/import", false, 0, C_WRITE},
+    {"/api/v1/import/csv", false, 0, C_WRITE},
     /* reads */
     {"/api/v1/export", false, C_READ, C_READ},
     {"/federate", false, C_READ, 0},

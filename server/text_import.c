@@ -93,8 +93,7 @@ static bool eq_nocase(const char *s, size_t len, const char *lit) {
 
 /* ---- numbers ---- */
 
-/* Go ParseFloat syntax (without underscores). Returns true and *out on success. */
-static bool parse_float(const char *s, size_t len, double *out, bool *range) {
+bool srv_parse_go_float(const char *s, size_t len, double *out, bool *range) {
     *range = false;
     size_t i = 0;
     bool neg = false, sign = false;
@@ -293,7 +292,7 @@ static int parse_line(tx_parser *p, const char *s, const char *end, tx_line *ln)
     const char *tok = s;
     while (s < end && !is_ws(*s)) s++;
     bool range;
-    if (!parse_float(tok, (size_t)(s - tok), &ln->v, &range))
+    if (!srv_parse_go_float(tok, (size_t)(s - tok), &ln->v, &range))
         return fail(p, AX_EINVAL, "cannot parse value \"%s\"%s", srv__excerpt(b1, sizeof b1, tok, (size_t)(s - tok)),
                     range ? ": out of range" : "");
     s = skip_ws(s, end);

@@ -48,6 +48,11 @@
  *              labels, an oversized label name or value;
  *   AX_ETOOBIG the arena budget is too small for the result;
  *   AX_ENOMEM  malloc failed below the arena budget. */
+/* A number in Go's ParseFloat syntax (no underscores; inf/infinity/nan in any case, hex
+ * floats), as the exposition format's values: true and *out, or false with *range set when
+ * a finite literal rounds to +-Inf (refused). At most 400 bytes are converted. */
+bool srv_parse_go_float(const char *s, size_t len, double *out, bool *range);
+
 int srv_text_parse(const char *body, size_t len, int64_t default_ts_ms, const ax_label *extra,
                    size_t n_extra, ax_arena *a, eng_ts **ts_out, size_t *n_out,
                    size_t *samples_out, ax_err *e);

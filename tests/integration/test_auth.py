@@ -37,6 +37,7 @@ ROUTES = [
     ("POST", "/api/v1/write", W),
     ("POST", "/api/v1/import/prometheus", W),
     ("POST", "/api/v1/import", W),
+    ("POST", "/api/v1/import/csv?format=1:metric:m", W),
     ("GET", "/api/v1/export?match[]=up", R), ("POST", "/api/v1/export", R),
     ("GET", "/federate?match[]=up", R),
     ("GET", "/metrics", R),
