@@ -235,12 +235,14 @@ int srv_csv_time_layout(const char *lay, size_t lay_len, const char *t, size_t l
     size_t i = 0, l = 0;
 #define STARTS(lit) (lay_len - l >= sizeof lit - 1 && !memcmp(lay + l, lit, sizeof lit - 1) && (l += sizeof lit - 1, 1))
     while (l < lay_len) {
-        bool ok = true;
+        bool ok = true, seconds = false;
+        size_t l0 = l;
         char c = lay[l];
-        if (STARTS("January")) ok = take_name(t, len, &i, MONTHS, 12, false, &month), month++;
-        else if (STARTS("Jan")) ok = take_name(t, len, &i, MONTHS, 12, true, &month), month++;
-        else if (STARTS("Monday")) ok = take_name(t, len, &i, DAYS, 7, false, &x);
-        else if (STARTS("Mon")) ok = take_name(t, len, &i, DAYS, 7, true, &x);
+        if (STARTS("January") || STARTS("Jan")) {
+            ok = take_name(t, len, &i, MONTHS, 12, l - l0 == 3, &month);
+            month++;
+        }
+        else if (STARTS("Monday") || STARTS("Mon")) ok = take_name(t, len, &i, DAYS, 7, l - l0 == 3, &x);
         else if (STARTS("MST")) { /* a zone abbreviation: 3-5 capitals, taken as UTC */
             size_t k = 0;
             while (i + k < len && k < 5 && t[i + k] >= 'A' && t[i + k] <= 'Z') k++;
@@ -252,9 +254,9 @@ int srv_csv_time_layout(const char *lay, size_t lay_len, const char *t, size_t l
         } else if (STARTS("002")) ok = take_num(t, len, &i, 3, 3, &yday);
         else if (STARTS("01")) ok = take_num(t, len, &i, 2, 2, &month);
         else if (STARTS("02")) ok = take_num(t, len, &i, 2, 2, &day);
-        else if (STARTS("03")) ok = take_num(t, len, &i, 2, 2, &hour), hour12 = true;
+        else if (STARTS("03")) ok = hour12 = take_num(t, len, &i, 2, 2, &hour);
         else if (STARTS("04")) ok = take_num(t, len, &i, 2, 2, &min);
-        else if (STARTS("05")) ok = take_num(t, len, &i, 2, 2, &sec);
+        else if (STARTS("05")) ok = seconds = take_num(t, len, &i, 2, 2, &sec);
         else if (STARTS("06")) {
             ok = take_num(t, len, &i, 2, 2, &x);
             year = x >= 69 ? 1900 + x : 2000 + x;
@@ -264,9 +266,9 @@ int srv_csv_time_layout(const char *lay, size_t lay_len, const char *t, size_t l
         else if (STARTS("_2")) {
             if (i < len && t[i] == ' ') i++;
             ok = take_num(t, len, &i, 1, 2, &day);
-        } else if (STARTS("3")) ok = take_num(t, len, &i, 1, 2, &hour), hour12 = true;
+        } else if (STARTS("3")) ok = hour12 = take_num(t, len, &i, 1, 2, &hour);
         else if (STARTS("4")) ok = take_num(t, len, &i, 1, 2, &min);
-        else if (STARTS("5")) ok = take_num(t, len, &i, 1, 2, &sec);
+        else if (STARTS("5")) ok = seconds = take_num(t, len, &i, 1, 2, &sec);
         else if (STARTS("PM") || STARTS("pm")) {
             ok = i + 2 <= len && (t[i + 1] == 'M' || t[i + 1] == 'm') &&
                  (t[i] == 'A' || t[i] == 'a' || t[i] == 'P' || t[i] == 'p');
@@ -292,8 +294,10 @@ int srv_csv_time_layout(const char *lay, size_t lay_len, const char *t, size_t l
                 l++;
             } else {
                 l += k;
-                if (d == '0') ok = i < len && (t[i] == '.' || t[i] == ',') && (++i, take_frac(t, len, &i, k - 1, true, &frac_ms));
-                else if (i < len && (t[i] == '.' || t[i] == ',')) ok = (++i, take_frac(t, len, &i, 0, false, &frac_ms));
+                bool sep = i < len && (t[i] == '.' || t[i] == ',');
+                if (sep) i++;
+                if (d == '0') ok = sep && take_frac(t, len, &i, k - 1, true, &frac_ms); /* .000: required */
+                else if (sep) take_frac(t, len, &i, 0, false, &frac_ms);                  /* .999: optional */
             }
         } else {
             ok = i < len && t[i] == c;
@@ -302,7 +306,7 @@ int srv_csv_time_layout(const char *lay, size_t lay_len, const char *t, size_t l
         }
         if (!ok) return AX_EINVAL;
         /* Go reads a fraction after the seconds even when the layout has none */
-        if ((lay[l - 1] == '5') && i + 1 < len && t[i] == '.' && t[i + 1] >= '0' && t[i + 1] <= '9' &&
+        if (seconds && i + 1 < len && t[i] == '.' && t[i + 1] >= '0' && t[i + 1] <= '9' &&
             !(l < lay_len && (lay[l] == '.' || lay[l] == ','))) {
             i++;
             take_frac(t, len, &i, 0, false, &frac_ms);
