@@ -165,6 +165,8 @@ int ax_duration_parse(const char *s, size_t len, int64_t *ms_out);
 int ax_time_parse(const char *s, size_t len, int64_t *ms_out);
 /* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12, day 1-31). */
 int64_t ax_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* Year, month (1-12) and day (1-31) of day number z (days since 1970-01-01). */
+void ax_civil_from_days(int64_t z, int64_t *y_out, unsigned *m_out, unsigned *d_out);
 /* Parse a size: "32MB", "1GiB", "512KB", "1000". OUT: *out bytes. */
 int ax_size_parse(const char *s, size_t len, uint64_t *out);
 

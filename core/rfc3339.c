@@ -10,8 +10,7 @@
 
 #include <string.h>
 
-/* Year, month (1..12) and day (1..31) of day number z (days since 1970-01-01). */
-static void civil_from_days(int64_t z, int64_t *y_out, unsigned *m_out, unsigned *d_out) {
+void ax_civil_from_days(int64_t z, int64_t *y_out, unsigned *m_out, unsigned *d_out) {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     unsigned doe = (unsigned)(z - era * 146097);                          /* [0, 146096] */
@@ -44,7 +43,7 @@ size_t ax_fmt_rfc3339(char *out, int64_t ms) {
     }
     int64_t y;
     unsigned mo, d;
-    civil_from_days(days, &y, &mo, &d);
+    ax_civil_from_days(days, &y, &mo, &d);
     unsigned msec = (unsigned)(rem % 1000), sec = (unsigned)(rem / 1000);
     size_t o = 0;
     uint64_t uy = y < 0 ? (uint64_t)0 - (uint64_t)y : (uint64_t)y;

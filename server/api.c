@@ -16,7 +16,7 @@
 #include "server/remote_write.h"
 #include "server/scrape.h"
 #include "server/jsonl_import.h"
-#include "server/csv_import.h"
+#include "server/csv.h"
 #include "server/metadata.h"
 #include "server/text_import.h"
 
@@ -266,7 +266,7 @@ static void h_import_text(srv_req *r, void *ctx) { import_start(r, IMP_TEXT); }
 static void h_import_json(srv_req *r, void *ctx) { import_start(r, IMP_JSON); }
 
 /* ---- POST /api/v1/import/csv?format=… ----
- * VictoriaMetrics' CSV import (server/csv_import.h); all or nothing. */
+ * VictoriaMetrics' CSV import (server/csv.h); all or nothing. */
 static void h_import_csv(srv_req *r, void *ctx) { import_start(r, IMP_CSV); }
 
 /* ---- GET /api/v1/export ----
@@ -308,6 +308,8 @@ typedef struct ex_job {
     bool started;
     eng_samples smp;
     bool federate;
+    bool csv_route;     /* /api/v1/export/csv */
+    srv_csv_out *csv;   /* its format: the fields of a line */
     const char *family; /* federate: the name whose # TYPE line was written last */
     size_t family_len;
 } ex_job;
@@ -430,8 +432,9 @@ static void ex_produce(srv_app *app, ex_job *j) {
             break;
         }
         if (!j->smp.n) continue;
-        rc = j->federate ? put_federate_line(j, it, &j->smp)
-                         : put_export_line(&j->out, it->labels, it->len, &j->smp);
+        if (j->csv) rc = srv_csv_out_lines(&j->out, j->csv, it->labels, it->len, j->smp.ts, j->smp.v, j->smp.n);
+        else if (j->federate) rc = put_federate_line(j, it, &j->smp);
+        else rc = put_export_line(&j->out, it->labels, it->len, &j->smp);
         if (rc) j->rc = ax_err_set(&j->err, rc == AX_ETOOBIG ? AX_ELIMIT : rc,
                                    "one series renders to more than %zu bytes", app->max_export_bytes);
     }
@@ -450,6 +453,11 @@ static void ex_work(srv_req *r) {
     if (nm > MAX_MATCH) {
         j->rc = ax_err_set(&j->err, AX_EINVAL, "too many match[] parameters (at most %d)", MAX_MATCH);
         return;
+    }
+    if (j->csv_route) {
+        size_t fl = 0;
+        const char *fs = srv_req_param(r, "format", &fl);
+        if ((j->rc = srv_csv_out_parse(fs ? fs : "", fs ? fl : 0, a, &j->csv, &j->err))) return;
     }
     if (j->federate) {
         j->end = ax_now_ms();
@@ -508,8 +516,9 @@ static void ex_after(srv_req *r) {
         return;
     }
     if (!j->started) {
-        srv_reply_stream_begin(r, 200, j->federate ? "text/plain; version=0.0.4; charset=utf-8"
-                                                   : "application/stream+json; charset=utf-8");
+        srv_reply_stream_begin(r, 200, j->csv        ? "text/csv; charset=utf-8"
+                                       : j->federate ? "text/plain; version=0.0.4; charset=utf-8"
+                                                     : "application/stream+json; charset=utf-8");
         j->started = true;
     }
     bool gone = srv_reply_stream_take(r, &j->out) != 0;
@@ -531,6 +540,14 @@ static void ex_after(srv_req *r) {
 
 static void h_export(srv_req *r, void *ctx) {
     if (job_new(r, sizeof(ex_job))) srv_req_work(r, ex_work, ex_after);
+}
+
+/* GET|POST /api/v1/export/csv?format=…&match[]=…: VictoriaMetrics' CSV export (server/csv.h) */
+static void h_export_csv(srv_req *r, void *ctx) {
+    ex_job *j = job_new(r, sizeof *j);
+    if (!j) return;
+    j->csv_route = true;
+    srv_req_work(r, ex_work, ex_after);
 }
 
 static void h_federate(srv_req *r, void *ctx) {
@@ -723,6 +740,7 @@ int srv_api_register(srv_app *app) {
     if (!rc) rc = srv_http_route(h, SRV_POST, "/api/v1/import/csv", false, h_import_csv, app);
     if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/export", false, h_export, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/federate", false, h_federate, app);
+    if (!rc) rc = srv_http_route(h, SRV_GET | SRV_POST, "/api/v1/export/csv", false, h_export_csv, app);
     if (!rc) rc = srv_http_route_max_body(h, "/api/v1/export", false, 1u << 20);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/metrics", false, h_metrics, app);
     if (!rc) rc = srv_http_route(h, SRV_GET, "/-/healthy", false, h_healthy, app);

@@ -285,6 +285,7 @@ static const struct route_class {
     /* reads */
     {"/api/v1/export", false, C_READ, C_READ},
     {"/federate", false, C_READ, 0},
+    {"/api/v1/export/csv", false, C_READ, C_READ},
     {"/api/v1/query", false, C_READ, C_READ},
     {"/api/v1/query_range", false, C_READ, C_READ},
     {"/api/v1/query_exemplars", false, C_READ, C_READ},

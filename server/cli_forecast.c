@@ -337,18 +337,6 @@ done:
 
 /* ---- output ------------------------------------------------------------------------- */
 
-/* Howard Hinnant's civil_from_days. */
-static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
 
 /* ".5", ".25", ".125" for ms in 1..999; "" for 0. */
 static size_t frac(char *out, int64_t ms) {
@@ -379,7 +367,7 @@ size_t srv_fc_time_fmt(char *out, int64_t t_ms, int fmt) {
     if (sod < 0) { sod += 86400; days--; }
     int64_t Y;
     unsigned M, D;
-    civil(days, &Y, &M, &D);
+    ax_civil_from_days(days, &Y, &M, &D);
     o = (size_t)sprintf(out, "%04lld-%02u-%02u%c%02d:%02d:%02d", (long long)Y, M, D,
                         fmt == SRV_TS_SPACE ? ' ' : 'T', (int)(sod / 3600), (int)(sod / 60 % 60),
                         (int)(sod % 60));

@@ -1,16 +1,18 @@
 /* tests/fuzz/fuzz_csv_import.c: fuzz srv_csv_format_parse and srv_csv_parse (VictoriaMetrics'
  * CSV import; custom time layouts included). Links ax_server, which holds
- * server/csv_import.c.
+ * server/csv.c.
  *
  * Input: a flag byte, the format description up to the first '\n', then the body; each is
  * parsed from an exact-size heap copy so ASan catches any read past its end. Flag bit 0
  * set: two extra labels (job, and an "l" that overrides a label column of that name). On
  * success the counts must add up, every series has samples, at most AX_MAX_LABELS labels,
  * __name__ first with a valid metric name and the extras last; on failure the status is
- * negative with a message.
+ * negative with a message. The description is also read as an export format (CSV export,
+ * same file) and, when valid, renders a fixed series of awkward labels and times, which
+ * must give one line per sample.
  */
 /* link: ax_server */
-#include "server/csv_import.h"
+#include "server/csv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
             if (total != ns) abort();
         }
+    }
+    srv_csv_out *o = NULL;
+    ax_err oe = {0};
+    int orc = srv_csv_out_parse(fmt, flen, &a, &o, &oe);
+    if (orc && (orc > 0 || !oe.msg[0] || o)) abort();
+    if (!orc) {
+        ax_label ls[] = {{"__name__", "m", 8, 1}, {"l", "a,\"b\"\n\x01\xff", 1, 9}};
+        ax_buf lb, out;
+        ax_buf_init(&lb, 1 << 16);
+        ax_buf_init(&out, 1 << 24);
+        int64_t ts[] = {0, -1500, 1700000000123, INT64_MAX / 2, -62135596800000};
+        double v[] = {0, -1e-7, 1e300, 0.0 / 0.0, -1.0 / 0.0};
+        if (ax_labels_encode(&lb, ls, 2)) abort();
+        if (srv_csv_out_lines(&out, o, lb.data, lb.len, ts, v, 5)) abort();
+        size_t lines = 0;
+        for (size_t i = 0; i < out.len; i++) lines += out.data[i] == '\n';
+        if (lines != 5) abort();
+        ax_buf_free(&lb);
+        ax_buf_free(&out);
     }
     ax_arena_clear(&a);
     free(fmt);

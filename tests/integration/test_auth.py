@@ -40,6 +40,7 @@ ROUTES = [
     ("POST", "/api/v1/import/csv?format=1:metric:m", W),
     ("GET", "/api/v1/export?match[]=up", R), ("POST", "/api/v1/export", R),
     ("GET", "/federate?match[]=up", R),
+    ("GET", "/api/v1/export/csv?format=__value__&match[]=up", R), ("POST", "/api/v1/export/csv", R),
     ("GET", "/metrics", R),
     ("GET", "/-/healthy", P), ("GET", "/-/ready", P), ("GET", "/health", P),
     ("GET", "/api/v1/metadata", R), ("POST", "/api/v1/metadata", R),

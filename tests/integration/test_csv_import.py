@@ -1,7 +1,8 @@
 """POST /api/v1/import/csv beside a real VictoriaMetrics 1.79: the same CSV bodies (several
 time formats, Go layouts among them, which VictoriaMetrics reads with Go's own time.Parse,
 label columns, quoted fields, empty fields, extra_label, a gzip body) imported into both,
-then both exports must hold the same series with the same timestamps and values.
+then both exports (JSON lines, and CSV through /api/v1/export/csv in several formats,
+Go layouts included) must hold the same series with the same timestamps and values.
 Differences by design: a bad line refuses the whole auspex request (400 naming the line;
 nothing stored) where VictoriaMetrics skips the line and answers 204; an empty value field
 gives no sample for that metric while the line's other metrics are stored (VictoriaMetrics
@@ -80,6 +81,23 @@ def main():
         check(len(ea) == len(ev) == 17, "both hold 17 series (auspex %d, VM %d)" % (len(ea), len(ev)))
         for k in sorted(set(ea) | set(ev)):
             check(ea.get(k) == ev.get(k), "%s: auspex %s, VM %s" % (dict(k), ea.get(k), ev.get(k)))
+
+        # the CSV export of both, for the same selection and formats: the same lines
+        for fmt in ["__name__,host,q,job,__value__,__timestamp__:unix_ms",
+                    "__timestamp__:rfc3339,__value__,__name__,q",
+                    "__timestamp__:unix_s,__timestamp__:unix_ns,__value__,env",
+                    "__timestamp__:custom:Mon Jan _2 2006 03:04:05.000 PM -07:00 002,__value__,__name__",
+                    "__timestamp__:custom:2006-01-02T15:04:05.999Z07:00,__name__,__value__"]:
+            outs = []
+            for url in (a.url, vm.url):
+                st, hd, b = http("GET", url + "/api/v1/export/csv?" + urllib.parse.urlencode(
+                    {"format": fmt, "match[]": match}))
+                outs.append((st, sorted(b.decode().splitlines())))
+            check(outs[0] == outs[1] and len(outs[0][1]) == 28,
+                  "export/csv format=%s: %d lines as VictoriaMetrics (%s)" % (
+                      fmt[:50], len(outs[0][1]), [x for x in outs[0][1] if x not in outs[1][1]][:2]))
+        st, hd, b = http("GET", a.url + "/api/v1/export/csv?" + urllib.parse.urlencode({"match[]": match}))
+        check(st == 400 and b"missing format" in b, "export/csv without format: 400 (%d)" % st)
 
         # a bad line: auspex refuses the whole body and stores nothing; VM skips the line
         bad = "1700000000,1\n1700000015,oops\n1700000030,3\n"

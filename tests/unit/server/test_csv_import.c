@@ -1,8 +1,8 @@
-/* Unit tests for server/csv_import.c: format descriptions (good and every kind of bad), Go
+/* Unit tests for server/csv.c: format descriptions (good and every kind of bad), Go
  * time layouts against the instants Go's time.Parse gives, grouping into series, quoting,
  * extras, errors with their line numbers, and every truncation of a valid body.
  * Static helpers are prefixed cv_ (this file shares unit_server with other test files). */
-#include "server/csv_import.h"
+#include "server/csv.h"
 #include "test.h"
 
 #include <math.h>
@@ -206,4 +206,57 @@ TEST(test_csv_every_truncation) {
         if (k == len && (rc || n != 3 || ns != 3)) FAILF("whole body: rc %d, %zu series, %zu samples", rc, n, ns);
         ax_arena_clear(&a);
     }
+}
+
+TEST(test_csv_export_time_format_round_trips) {
+    const char *lays[] = {"2006-01-02 15:04:05", "2006-01-02T15:04:05.000Z07:00", "Mon Jan _2 2006 03:04:05.999 PM -0700",
+                          "Monday, 02-Jan-06 15:04:05.000 MST", "20060102150405.000", "2006-002 15:04:05.000 Z0700"};
+    int64_t times[] = {0, 1700000000123, 1699060400250, 951782400000 /* 2000-02-29 */, 3000000000999, 86399999};
+    for (size_t i = 0; i < sizeof lays / sizeof lays[0]; i++)
+        for (size_t k = 0; k < sizeof times / sizeof times[0]; k++) {
+            char out[256];
+            size_t n = srv_csv_time_format(lays[i], strlen(lays[i]), times[k], out, sizeof out);
+            int64_t back = 0;
+            int64_t want = strstr(lays[i], ".000") || strstr(lays[i], ".999") ? times[k] : times[k] / 1000 * 1000;
+            if (srv_csv_time_layout(lays[i], strlen(lays[i]), out, n, &back) || back != want)
+                FAILF("layout \"%s\", %" PRId64 ": \"%s\" reads back as %" PRId64, lays[i], times[k], out, back);
+        }
+    char out[64];
+    srv_csv_time_format("Jan _2 3:04pm .999 .000", 23, 1699060400000, out, sizeof out);
+    CHECK_EQ_STR("Nov  4 1:13am  .000", out);
+    srv_csv_time_format("2006.01.02", 10, 1699920000000, out, sizeof out);
+    CHECK_EQ_STR("2023.11.14", out);
+    CHECK_EQ_INT(5, (int)srv_csv_time_format("2006-01-02", 10, 1699920000000, out, 6)); /* cut at cap - 1 */
+    CHECK_EQ_STR("2023-", out);
+}
+
+TEST(test_csv_export_lines) {
+    ax_arena a;
+    ax_arena_init(&a, 1 << 20);
+    srv_csv_out *o = NULL;
+    ax_err e = {0};
+    const char *fmt = "__name__,l,__value__,__timestamp__:unix_s,__timestamp__:unix_ms,__timestamp__:rfc3339,missing";
+    CHECK_EQ_INT(0, srv_csv_out_parse(fmt, strlen(fmt), &a, &o, &e));
+    ax_label ls[] = {{"__name__", "m", 8, 1}, {"l", "a,\"b\"\n\tc\x01", 1, 9}};
+    ax_buf lb, out;
+    ax_buf_init(&lb, 1 << 16);
+    ax_buf_init(&out, 1 << 16);
+    CHECK_EQ_INT(0, ax_labels_encode(&lb, ls, 2));
+    int64_t ts[] = {1700000000123, 1700000001000};
+    double v[] = {1e-7, -INFINITY};
+    CHECK_EQ_INT(0, srv_csv_out_lines(&out, o, lb.data, lb.len, ts, v, 2));
+    const char *want = "m,\"a,\\\"b\\\"\\n\\tc\\x01\",0.0000001,1700000000,1700000000123,2023-11-14T22:13:20Z,\n"
+                       "m,\"a,\\\"b\\\"\\n\\tc\\x01\",-Inf,1700000001,1700000001000,2023-11-14T22:13:21Z,\n";
+    CHECK(out.len == strlen(want) && !memcmp(out.data, want, out.len));
+    if (out.len != strlen(want) || memcmp(out.data, want, out.len))
+        FAILF("got \"%.*s\"", (int)out.len, (const char *)out.data);
+    const char *bad[] = {"", "__value__,", "__timestamp__:", "__timestamp__:unix", "a-b", "__value__,,l"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = (srv_csv_out *)1;
+        if (srv_csv_out_parse(bad[i], strlen(bad[i]), &a, &o, &e) != AX_EINVAL || o)
+            FAILF("export format \"%s\" accepted", bad[i]);
+    }
+    ax_buf_free(&lb);
+    ax_buf_free(&out);
+    ax_arena_clear(&a);
 }

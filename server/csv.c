@@ -1,4 +1,4 @@
-/* server/csv_import.c: VictoriaMetrics' CSV import (server/csv_import.h, docs/import-csv.md).
+/* server/csv.c: VictoriaMetrics' CSV import (server/csv.h, docs/csv.md).
  *
  * Two passes over the body: the first splits every line into the fields the description
  * names (values parsed, label fields kept as spans or unescaped copies) and stores them in
@@ -7,7 +7,7 @@
  * column's sample array. So a file of one series per metric comes out as one eng_ts per
  * metric, however many lines it has.
  */
-#include "server/csv_import.h"
+#include "server/csv.h"
 #include "server/parse_msg.h"
 #include "server/text_import.h"
 
@@ -540,4 +540,224 @@ int srv_csv_parse(const srv_csv_format *f, const char *body, size_t len, int64_t
     *n_out = nts;
     *samples_out = ns;
     return 0;
+}
+
+/* ---- export ---- */
+
+enum { OUT_NAME = 1, OUT_VALUE, OUT_TIME, OUT_LABEL };
+
+typedef struct csv_field {
+    int kind, tfmt;
+    const char *ctx; /* label name, or the custom layout */
+    size_t ctx_len;
+} csv_field;
+
+struct srv_csv_out {
+    csv_field *f;
+    size_t n;
+};
+
+int srv_csv_out_parse(const char *s, size_t len, ax_arena *a, srv_csv_out **out, ax_err *e) {
+    *out = NULL;
+    if (!len) return ax_err_set(e, AX_EINVAL, "missing format parameter: e.g. format=__name__,__value__,__timestamp__:unix_s");
+    size_t n = 1;
+    for (size_t i = 0; i < len; i++) n += s[i] == ',';
+    if (n > CSV_MAX_COLUMNS) return ax_err_set(e, AX_EINVAL, "format: more than %d fields", CSV_MAX_COLUMNS);
+    srv_csv_out *f = ax_arena_alloc(a, sizeof *f);
+    csv_field *fs = ax_arena_alloc(a, n * sizeof *fs);
+    if (!f || !fs) return ax_err_set(e, AX_ETOOBIG, "out of request memory");
+    const char *p = s, *end = s + len;
+    for (size_t k = 0; k < n; k++) {
+        const char *q = memchr(p, ',', (size_t)(end - p));
+        size_t el = (size_t)((q ? q : end) - p);
+        csv_field *c = &fs[k];
+        memset(c, 0, sizeof *c);
+        if (is_lit(p, el, "__name__")) {
+            c->kind = OUT_NAME;
+        } else if (is_lit(p, el, "__value__")) {
+            c->kind = OUT_VALUE;
+        } else if (el > 14 && !memcmp(p, "__timestamp__:", 14)) {
+            c->kind = OUT_TIME;
+            c->ctx = p + 14;
+            c->ctx_len = el - 14;
+            if (is_lit(c->ctx, c->ctx_len, "unix_s")) c->tfmt = T_UNIX_S;
+            else if (is_lit(c->ctx, c->ctx_len, "unix_ms")) c->tfmt = T_UNIX_MS;
+            else if (is_lit(c->ctx, c->ctx_len, "unix_ns")) c->tfmt = T_UNIX_NS;
+            else if (is_lit(c->ctx, c->ctx_len, "rfc3339")) c->tfmt = T_RFC3339;
+            else if (c->ctx_len > 7 && !memcmp(c->ctx, "custom:", 7) && c->ctx_len - 7 <= CSV_MAX_LAYOUT) {
+                c->tfmt = T_CUSTOM;
+                c->ctx += 7;
+                c->ctx_len -= 7;
+            } else {
+                return fmt_fail(e, k + 1, p, el, "time format must be unix_s, unix_ms, unix_ns, rfc3339 "
+                                                 "or custom:<Go layout>");
+            }
+        } else if (ax_label_name_valid(p, el)) {
+            c->kind = OUT_LABEL;
+            c->ctx = p;
+            c->ctx_len = el;
+        } else {
+            return fmt_fail(e, k + 1, p, el, "want __name__, __value__, __timestamp__:<format> or a label name");
+        }
+        p = q ? q + 1 : end;
+    }
+    f->f = fs;
+    f->n = n;
+    *out = f;
+    return 0;
+}
+
+static size_t put_num(char *p, int64_t v, size_t width) { /* zero-padded to width */
+    char b[24];
+    int n = snprintf(b, sizeof b, "%0*lld", (int)width, (long long)v);
+    memcpy(p, b, (size_t)n);
+    return (size_t)n;
+}
+
+size_t srv_csv_time_format(const char *lay, size_t lay_len, int64_t ms, char *out, size_t cap) {
+    int64_t secs = ms / 1000, msec = ms % 1000;
+    if (msec < 0) {
+        msec += 1000;
+        secs--;
+    }
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int64_t year;
+    unsigned month, day;
+    ax_civil_from_days(days, &year, &month, &day);
+    int hour = (int)(sod / 3600), min = (int)(sod / 60 % 60), sec = (int)(sod % 60);
+    int wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday (4) */
+    int yday = (int)(days - ax_days_from_civil(year, 1, 1)) + 1;
+    char tmp[64];
+    size_t o = 0, l = 0;
+#define STARTS(lit) (lay_len - l >= sizeof lit - 1 && !memcmp(lay + l, lit, sizeof lit - 1) && (l += sizeof lit - 1, 1))
+#define EMIT(src, n)                                                                                       \
+    do {                                                                                                   \
+        size_t n_ = (n);                                                                                   \
+        for (size_t k_ = 0; k_ < n_ && o + 1 < cap; k_++) out[o++] = (src)[k_];                            \
+    } while (0)
+    while (l < lay_len) {
+        size_t t = 0;
+        char c = lay[l];
+        int h12 = hour % 12 ? hour % 12 : 12;
+        if (STARTS("January")) EMIT(MONTHS[month - 1], strlen(MONTHS[month - 1]));
+        else if (STARTS("Jan")) EMIT(MONTHS[month - 1], 3);
+        else if (STARTS("Monday")) EMIT(DAYS[wday], strlen(DAYS[wday]));
+        else if (STARTS("Mon")) EMIT(DAYS[wday], 3);
+        else if (STARTS("MST")) EMIT("UTC", 3);
+        else if (STARTS("2006")) t = put_num(tmp, year, 4);
+        else if (STARTS("002")) t = put_num(tmp, yday, 3);
+        else if (STARTS("01")) t = put_num(tmp, month, 2);
+        else if (STARTS("02")) t = put_num(tmp, day, 2);
+        else if (STARTS("03")) t = put_num(tmp, h12, 2);
+        else if (STARTS("04")) t = put_num(tmp, min, 2);
+        else if (STARTS("05")) t = put_num(tmp, sec, 2);
+        else if (STARTS("06")) t = put_num(tmp, ((year % 100) + 100) % 100, 2);
+        else if (STARTS("15")) t = put_num(tmp, hour, 2);
+        else if (STARTS("1")) t = put_num(tmp, month, 1);
+        else if (STARTS("2")) t = put_num(tmp, day, 1);
+        else if (STARTS("_2")) t = (size_t)snprintf(tmp, sizeof tmp, "%2u", day);
+        else if (STARTS("3")) t = put_num(tmp, h12, 1);
+        else if (STARTS("4")) t = put_num(tmp, min, 1);
+        else if (STARTS("5")) t = put_num(tmp, sec, 1);
+        else if (STARTS("PM")) EMIT(hour >= 12 ? "PM" : "AM", 2);
+        else if (STARTS("pm")) EMIT(hour >= 12 ? "pm" : "am", 2);
+        else if (STARTS("Z07:00:00") || STARTS("Z070000") || STARTS("Z07:00") || STARTS("Z0700") || STARTS("Z07"))
+            EMIT("Z", 1);
+        else if (STARTS("-07:00:00")) EMIT("+00:00:00", 9);
+        else if (STARTS("-070000")) EMIT("+000000", 7);
+        else if (STARTS("-07:00")) EMIT("+00:00", 6);
+        else if (STARTS("-0700")) EMIT("+0000", 5);
+        else if (STARTS("-07")) EMIT("+00", 3);
+        else if ((c == '.' || c == ',') && l + 1 < lay_len && (lay[l + 1] == '0' || lay[l + 1] == '9')) {
+            char d = lay[l + 1];
+            size_t k = 1;
+            while (l + k < lay_len && lay[l + k] == d) k++;
+            if (l + k < lay_len && lay[l + k] >= '0' && lay[l + k] <= '9') { /* literal */
+                EMIT(&c, 1);
+                l++;
+            } else { /* .000: exactly k - 1 digits; .999: the digits without trailing zeros */
+                char fr[16];
+                snprintf(fr, sizeof fr, "%03d000000", (int)msec);
+                size_t nd = k - 1 < 9 ? k - 1 : 9;
+                if (d == '9')
+                    while (nd && fr[nd - 1] == '0') nd--;
+                if (d == '0' || nd) {
+                    EMIT(&c, 1);
+                    EMIT(fr, nd);
+                }
+                l += k;
+            }
+        } else {
+            EMIT(&c, 1);
+            l++;
+        }
+        EMIT(tmp, t);
+    }
+#undef STARTS
+#undef EMIT
+    if (cap) out[o] = 0;
+    return o;
+}
+
+/* A field value, Go-quoted when it holds ',', '"', '\r' or '\n' (as VictoriaMetrics writes). */
+static int put_field(ax_buf *b, const char *s, size_t len) {
+    bool quote = false;
+    for (size_t i = 0; i < len && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+    if (!quote) return ax_buf_append(b, s, len);
+    int rc = ax_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < len && !rc; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                        : c == '\t' ? "\\t" : NULL;
+        if (esc) rc = ax_buf_append_str(b, esc);
+        else if (c < 0x20 || c == 0x7f) rc = ax_buf_printf(b, "\\x%02x", c);
+        else rc = ax_buf_append(b, s + i, 1);
+    }
+    return rc ? rc : ax_buf_append(b, "\"", 1);
+}
+
+static size_t time_field(const csv_field *f, int64_t ms, char *out, size_t cap) {
+    switch (f->tfmt) {
+    case T_UNIX_S: return (size_t)snprintf(out, cap, "%lld", (long long)(ms / 1000));
+    case T_UNIX_MS: return (size_t)snprintf(out, cap, "%lld", (long long)ms);
+    case T_UNIX_NS: return (size_t)snprintf(out, cap, "%lld000000", (long long)ms);
+    case T_RFC3339: return srv_csv_time_format("2006-01-02T15:04:05Z07:00", 25, ms, out, cap);
+    default: return srv_csv_time_format(f->ctx, f->ctx_len, ms, out, cap);
+    }
+}
+
+int srv_csv_out_lines(ax_buf *b, const srv_csv_out *f, const uint8_t *labels, size_t len, const int64_t *ts,
+                      const double *v, size_t n) {
+    ax_label ls[AX_MAX_LABELS];
+    size_t nl = 0;
+    int rc = ax_labels_decode(labels, len, ls, AX_MAX_LABELS, &nl);
+    for (size_t i = 0; i < n && !rc; i++) {
+        for (size_t k = 0; k < f->n && !rc; k++) {
+            const csv_field *c = &f->f[k];
+            if (k) rc = ax_buf_append(b, ",", 1);
+            if (rc) break;
+            if (c->kind == OUT_VALUE) {
+                char num[AX_FMT_GO_MAX];
+                rc = ax_buf_append(b, num, ax_fmt_go(num, v[i], 'f'));
+            } else if (c->kind == OUT_TIME) {
+                char tb[CSV_MAX_LAYOUT * 4 + 64];
+                size_t tl = time_field(c, ts[i], tb, sizeof tb);
+                rc = put_field(b, tb, tl < sizeof tb ? tl : sizeof tb - 1);
+            } else {
+                const char *name = c->kind == OUT_NAME ? "__name__" : c->ctx;
+                size_t name_len = c->kind == OUT_NAME ? 8 : c->ctx_len;
+                for (size_t j = 0; j < nl; j++)
+                    if (ls[j].name_len == name_len && !memcmp(ls[j].name, name, name_len)) {
+                        rc = put_field(b, ls[j].value, ls[j].value_len);
+                        break;
+                    }
+            }
+        }
+        if (!rc) rc = ax_buf_append(b, "\n", 1);
+    }
+    return rc;
 }

@@ -1,13 +1,14 @@
-/* server/csv_import.h: VictoriaMetrics' CSV import (POST /api/v1/import/csv?format=...).
+/* server/csv.h: VictoriaMetrics' CSV import (POST /api/v1/import/csv?format=...) and export
+ * (GET /api/v1/export/csv?format=...&match[]=...); the export is at the end of this file.
  *
  * Owns: reading the `format` description and decoding a CSV body into eng_ts/eng_sample
- *   (the form eng_write takes). Reference: docs/import-csv.md.
+ *   (the form eng_write takes). Reference: docs/csv.md.
  * Format description: comma-separated entries `<column>:<type>:<context>`, column counted
  *   from 1, each column at most once, at least one metric column, at most one time column:
  *     N:metric:<name>   the column holds values of metric <name>; an empty field: no sample
  *     N:label:<name>    the column holds the value of label <name> (empty: no such label)
  *     N:time:<how>      the sample time: unix_s, unix_ms, unix_ns (integers; unix_s may have
- *                       a fraction), rfc3339, or custom:<Go layout> (docs/import-csv.md lists
+ *                       a fraction), rfc3339, or custom:<Go layout> (docs/csv.md lists
  *                       the layout elements understood). Without a time column every
  *                       sample gets the time of the request.
  * Body: lines ending in '\n' (a '\r' before it is dropped; empty lines are skipped); fields
@@ -23,8 +24,8 @@
  * Memory: results in the caller's arena, or pointing into `body`, the description and
  *   `extra`, which must outlive their use. Threads: pure functions, for worker threads.
  */
-#ifndef SRV_CSV_IMPORT_H
-#define SRV_CSV_IMPORT_H
+#ifndef SRV_CSV_H
+#define SRV_CSV_H
 
 #include "core/core.h"
 #include "engine/engine.h"
@@ -52,5 +53,27 @@ int srv_csv_parse(const srv_csv_format *f, const char *body, size_t len, int64_t
 /* Parse a time t[0..len) with a Go layout lay[0..lay_len) (the custom: form). OUT: *ms.
  * Returns 0 or AX_EINVAL. Exposed for tests. */
 int srv_csv_time_layout(const char *lay, size_t lay_len, const char *t, size_t len, int64_t *ms);
+
+/* ---- export ----
+ * Format: comma-separated fields, each `__name__`, `__value__`, `__timestamp__:<how>` (how:
+ * unix_s, unix_ms, unix_ns, rfc3339, custom:<Go layout>, as VictoriaMetrics writes them:
+ * seconds cut, rfc3339 without a fraction) or a label name. One line per sample, the fields
+ * in that order; an absent label is an empty field; a field holding ',', '"', '\r' or '\n'
+ * is written as a Go-quoted string ("a \"b\""), as VictoriaMetrics does; values in Go's 'f'
+ * format (0.0000001, +Inf, NaN). */
+typedef struct srv_csv_out srv_csv_out;
+
+/* Read an export format s[0..len) into *out (arena a; points into s). Returns 0 or AX_EINVAL
+ * with the reason in e, AX_ETOOBIG when the arena is spent. */
+int srv_csv_out_parse(const char *s, size_t len, ax_arena *a, srv_csv_out **out, ax_err *e);
+
+/* Append one line per sample (ts[i], v[i]) of the series with canonical label bytes
+ * labels[0..len) to b. Returns 0, AX_ETOOBIG (b's cap) or AX_ECORRUPT (labels). */
+int srv_csv_out_lines(ax_buf *b, const srv_csv_out *f, const uint8_t *labels, size_t len, const int64_t *ts,
+                      const double *v, size_t n);
+
+/* Format ms with Go layout lay[0..lay_len) in UTC into out[0..cap). Returns the length
+ * (cut at cap - 1). Exposed for tests. */
+size_t srv_csv_time_format(const char *lay, size_t lay_len, int64_t ms, char *out, size_t cap);
 
 #endif
