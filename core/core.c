@@ -204,6 +204,14 @@ void *ax_arena_dup(ax_arena *a, const void *p, size_t len) {
     return d;
 }
 
+char *ax_arena_strndup(ax_arena *a, const char *p, size_t len) {
+    char *d = ax_arena_alloc(a, len + 1);
+    if (!d) return NULL;
+    if (len) memcpy(d, p, len);
+    d[len] = 0;
+    return d;
+}
+
 void ax_arena_clear(ax_arena *a) {
     ax_arena_blk *b = a->head;
     while (b) {

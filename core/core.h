@@ -111,6 +111,8 @@ void ax_arena_init(ax_arena *a, size_t max);
 /* 16-byte aligned memory, or NULL when the budget is exhausted or malloc fails. */
 void *ax_arena_alloc(ax_arena *a, size_t len);
 void *ax_arena_dup(ax_arena *a, const void *p, size_t len);
+/* A NUL-terminated copy of p[0..len) (len + 1 bytes; p need not be terminated). */
+char *ax_arena_strndup(ax_arena *a, const char *p, size_t len);
 void ax_arena_clear(ax_arena *a); /* frees everything; the arena is reusable */
 
 /* ---- hash ---- */

@@ -156,7 +156,7 @@ static pql_result *result_copy(const pql_result *src, int64_t lo, int64_t hi, si
     r->scalar = src->scalar;
     r->t = src->t;
     if (src->type == PQL_T_STRING) {
-        char *p = ax_arena_dup(&r->arena, src->str.p, src->str.len + 1);
+        char *p = ax_arena_strndup(&r->arena, src->str.p, src->str.len);
         if (!p) goto fail;
         r->str = (pql_str){p, src->str.len};
         b += src->str.len;

@@ -387,7 +387,7 @@ static int call_label_replace(pql_ev *ev, const pql_node *n, pql_val *out) {
         if (!ax_regex_match(rx, sv, sl, g, ng)) continue;
         ax_buf_reset(&b);
         if ((rc = expand(ev, repl.p, repl.len, sv, g, ng, &b))) break;
-        char *val = ax_arena_dup(ev->a, b.len ? (const char *)b.data : "", b.len + 1);
+        char *val = ax_arena_strndup(ev->a, (const char *)b.data, b.len); /* b is not terminated */
         if (!val) { rc = pql__nomem(ev); break; }
         rc = pql__lbl_set(ev, s->ls, s->n_ls, dst.p, dst.len, val, b.len, &s->ls, &s->n_ls);
     }
@@ -420,7 +420,7 @@ static int call_label_join(pql_ev *ev, const pql_node *n, pql_val *out) {
             if (!rc && l && ax_buf_append(&b, l->value, l->value_len)) rc = pql__nomem(ev);
         }
         if (rc) break;
-        char *val = ax_arena_dup(ev->a, b.len ? (const char *)b.data : "", b.len + 1);
+        char *val = ax_arena_strndup(ev->a, (const char *)b.data, b.len); /* b is not terminated */
         if (!val) { rc = pql__nomem(ev); break; }
         rc = pql__lbl_set(ev, s->ls, s->n_ls, dst.p, dst.len, val, b.len, &s->ls, &s->n_ls);
     }
