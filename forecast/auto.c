@@ -42,6 +42,7 @@
 #define BT_FIT_ORIGINS 2    /* ... and at most this many for the fitted models (seasonal, ets) */
 #define BT_FIT_POINTS 16384 /* ... fewer when their training prefixes would sum past this */
 #define BT_ERR_CLIP 10.0    /* an error counts at most this many MASE scales (outliers) */
+#define BT_SCALE_FLOOR 1e-12 /* smallest MASE scale, relative to max |value|: below is rounding */
 #define BT_MIN_H 24         /* backtest at least this many steps ahead (errors for the band) */
 #define BT_SEL_MIN_H 8      /* ... and choose on the first max(h, this) of them */
 #define ETS_TAIL_MIN 672    /* ets fits the last max(this, 3 periods) points only */
@@ -357,7 +358,9 @@ static double cquant(double *v, size_t n, double c) {
 /* MASE scale: the mean absolute difference at lag m over z[0..n), each difference capped
  * at 5 times their median so that a few spikes in the training part do not make every
  * error look small (the plain M4 mean when there are none). NaN when no pair or zero.
- * tmp: n doubles. */
+ * At least BT_SCALE_FLOOR (z is scaled to max |z| in [0.5, 1)): on a noiseless periodic
+ * series the differences are rounding noise, and an exact forecast's error over that noise
+ * scored (and reported) a MASE around 1 instead of about 0. tmp: n doubles. */
 static double mad_lag(const double *z, size_t n, size_t m, double *tmp) {
     size_t c = 0;
     for (size_t i = m; i < n; i++)
@@ -365,7 +368,7 @@ static double mad_lag(const double *z, size_t n, size_t m, double *tmp) {
     if (!c) return NAN;
     double s = 0, cap = 5 * kth(tmp, c, c / 2);
     for (size_t i = 0; i < c; i++) s += cap > 0 ? fmin(tmp[i], cap) : tmp[i];
-    return s > 0 ? s / (double)c : NAN;
+    return s > 0 ? fmax(s / (double)c, BT_SCALE_FLOOR) : NAN;
 }
 
 /* Mean absolute error of f against z[o .. o + Hs) over finite actuals, each error clipped

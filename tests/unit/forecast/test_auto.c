@@ -462,3 +462,15 @@ TEST(test_forecast_nab_ec2_cpu) {
     if (!(sm < 1.5 * sm_naive + 1)) FAILF("sMAPE %.2f much worse than naive %.2f", sm, sm_naive);
     free(y);
 }
+
+/* A noiseless periodic series: the seasonal-naive scale is rounding noise (~1e-14), so the
+ * reported MASE of an exact forecast must not come out as noise / noise (it did: ~1.4). */
+TEST(test_forecast_exact_periodic_mase) {
+    double y[24 * 21], yhat[24], lo[24], hi[24];
+    for (int i = 0; i < 24 * 21; i++) y[i] = -100 + 10 * sin(2 * M_PI * i / 24.0);
+    fc_info info;
+    CHECK_EQ_INT(0, fc_forecast(y, 24 * 21, 24, NULL, yhat, lo, hi, &info));
+    for (int k = 0; k < 24; k++) CHECK(fabs(yhat[k] - (-100 + 10 * sin(2 * M_PI * (24 * 21 + k) / 24.0))) < 1e-6);
+    CHECK(info.smape < 1e-6);
+    if (!(info.mase < 0.1)) FAILF("mase %g for an exact forecast", info.mase);
+}
