@@ -50,6 +50,23 @@ static bool is_lit(const char *s, size_t len, const char *lit) {
     return strlen(lit) == len && !memcmp(s, lit, len);
 }
 
+/* A time format name (import's N:time:<how>, export's __timestamp__:<how>) at *ctx into
+ * *tfmt; custom:<layout> points *ctx and *len at the layout. False for anything else. */
+static bool time_how(int *tfmt, const char **ctx, size_t *len) {
+    if (is_lit(*ctx, *len, "unix_s")) *tfmt = T_UNIX_S;
+    else if (is_lit(*ctx, *len, "unix_ms")) *tfmt = T_UNIX_MS;
+    else if (is_lit(*ctx, *len, "unix_ns")) *tfmt = T_UNIX_NS;
+    else if (is_lit(*ctx, *len, "rfc3339")) *tfmt = T_RFC3339;
+    else if (*len > 7 && !memcmp(*ctx, "custom:", 7) && *len - 7 <= CSV_MAX_LAYOUT) {
+        *tfmt = T_CUSTOM;
+        *ctx += 7;
+        *len -= 7;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 int srv_csv_format_parse(const char *s, size_t len, ax_arena *a, srv_csv_format **out, ax_err *e) {
     *out = NULL;
     size_t n = 1;
@@ -101,18 +118,9 @@ int srv_csv_format_parse(const char *s, size_t len, ax_arena *a, srv_csv_format 
             c->kind = COL_TIME;
             if (f->time_col >= 0) return fmt_fail(e, k + 1, p, el, "a second time column");
             f->time_col = (int)k;
-            if (is_lit(c->ctx, c->ctx_len, "unix_s")) c->tfmt = T_UNIX_S;
-            else if (is_lit(c->ctx, c->ctx_len, "unix_ms")) c->tfmt = T_UNIX_MS;
-            else if (is_lit(c->ctx, c->ctx_len, "unix_ns")) c->tfmt = T_UNIX_NS;
-            else if (is_lit(c->ctx, c->ctx_len, "rfc3339")) c->tfmt = T_RFC3339;
-            else if (c->ctx_len > 7 && !memcmp(c->ctx, "custom:", 7) && c->ctx_len - 7 <= CSV_MAX_LAYOUT) {
-                c->tfmt = T_CUSTOM;
-                c->ctx += 7;
-                c->ctx_len -= 7;
-            } else {
+            if (!time_how(&c->tfmt, &c->ctx, &c->ctx_len))
                 return fmt_fail(e, k + 1, p, el, "time format must be unix_s, unix_ms, unix_ns, rfc3339 "
                                                  "or custom:<Go layout>");
-            }
         } else {
             return fmt_fail(e, k + 1, p, el, "type must be metric, label or time");
         }
@@ -580,18 +588,9 @@ int srv_csv_out_parse(const char *s, size_t len, ax_arena *a, srv_csv_out **out,
             c->kind = OUT_TIME;
             c->ctx = p + 14;
             c->ctx_len = el - 14;
-            if (is_lit(c->ctx, c->ctx_len, "unix_s")) c->tfmt = T_UNIX_S;
-            else if (is_lit(c->ctx, c->ctx_len, "unix_ms")) c->tfmt = T_UNIX_MS;
-            else if (is_lit(c->ctx, c->ctx_len, "unix_ns")) c->tfmt = T_UNIX_NS;
-            else if (is_lit(c->ctx, c->ctx_len, "rfc3339")) c->tfmt = T_RFC3339;
-            else if (c->ctx_len > 7 && !memcmp(c->ctx, "custom:", 7) && c->ctx_len - 7 <= CSV_MAX_LAYOUT) {
-                c->tfmt = T_CUSTOM;
-                c->ctx += 7;
-                c->ctx_len -= 7;
-            } else {
+            if (!time_how(&c->tfmt, &c->ctx, &c->ctx_len))
                 return fmt_fail(e, k + 1, p, el, "time format must be unix_s, unix_ms, unix_ns, rfc3339 "
                                                  "or custom:<Go layout>");
-            }
         } else if (ax_label_name_valid(p, el)) {
             c->kind = OUT_LABEL;
             c->ctx = p;
